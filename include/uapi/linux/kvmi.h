@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+#ifndef _UAPI__LINUX_KVMI_H
+#define _UAPI__LINUX_KVMI_H
+
+/*
+ * KVMI, the KVM introspection interface: the messages exchanged between KVM
+ * and an introspection tool over the socket given to KVM_INTROSPECTION_HOOK.
+ *
+ * See Documentation/virt/kvm/kvmi.rst.
+ */
+
+#include <linux/types.h>
+#include <asm/kvmi.h>
+
+#define KVMI_VERSION 0x00000001
+
+/*
+ * Message and event ids: VM items have even ids, vCPU items have odd ids.
+ * Message ids and event ids are separate namespaces.
+ */
+#define KVMI_VM_MESSAGE_ID(id)		((id) << 1)
+#define KVMI_VCPU_MESSAGE_ID(id)	(((id) << 1) | 1)
+
+#define KVMI_VM_EVENT_ID(id)		((id) << 1)
+#define KVMI_VCPU_EVENT_ID(id)		(((id) << 1) | 1)
+
+enum {
+	KVMI_VM_EVENT            = KVMI_VM_MESSAGE_ID(0),
+	KVMI_GET_VERSION         = KVMI_VM_MESSAGE_ID(1),
+	KVMI_VM_CHECK_COMMAND    = KVMI_VM_MESSAGE_ID(2),
+	KVMI_VM_CHECK_EVENT      = KVMI_VM_MESSAGE_ID(3),
+	KVMI_VM_GET_INFO         = KVMI_VM_MESSAGE_ID(4),
+	KVMI_VM_CONTROL_EVENTS   = KVMI_VM_MESSAGE_ID(5),
+	KVMI_VM_READ_PHYSICAL    = KVMI_VM_MESSAGE_ID(6),
+	KVMI_VM_WRITE_PHYSICAL   = KVMI_VM_MESSAGE_ID(7),
+	KVMI_VM_PAUSE_VCPU       = KVMI_VM_MESSAGE_ID(8),
+	KVMI_VM_CONTROL_CLEANUP  = KVMI_VM_MESSAGE_ID(9),
+	KVMI_VM_SET_PAGE_ACCESS  = KVMI_VM_MESSAGE_ID(10),
+	KVMI_VM_GET_MAX_GFN      = KVMI_VM_MESSAGE_ID(11),
+	KVMI_VM_GET_MAP_TOKEN    = KVMI_VM_MESSAGE_ID(12),
+
+	KVMI_NEXT_VM_MESSAGE
+};
+
+enum {
+	KVMI_VCPU_EVENT              = KVMI_VCPU_MESSAGE_ID(0),
+	KVMI_VCPU_GET_INFO           = KVMI_VCPU_MESSAGE_ID(1),
+	KVMI_VCPU_CONTROL_EVENTS     = KVMI_VCPU_MESSAGE_ID(2),
+	KVMI_VCPU_GET_REGISTERS      = KVMI_VCPU_MESSAGE_ID(3),
+	KVMI_VCPU_SET_REGISTERS      = KVMI_VCPU_MESSAGE_ID(4),
+	KVMI_VCPU_GET_CPUID          = KVMI_VCPU_MESSAGE_ID(5),
+	KVMI_VCPU_CONTROL_CR         = KVMI_VCPU_MESSAGE_ID(6),
+	KVMI_VCPU_INJECT_EXCEPTION   = KVMI_VCPU_MESSAGE_ID(7),
+	KVMI_VCPU_GET_XCR            = KVMI_VCPU_MESSAGE_ID(8),
+	KVMI_VCPU_GET_XSAVE          = KVMI_VCPU_MESSAGE_ID(9),
+	KVMI_VCPU_SET_XSAVE          = KVMI_VCPU_MESSAGE_ID(10),
+	KVMI_VCPU_GET_MTRR_TYPE      = KVMI_VCPU_MESSAGE_ID(11),
+	KVMI_VCPU_CONTROL_MSR        = KVMI_VCPU_MESSAGE_ID(12),
+	KVMI_VCPU_CONTROL_SINGLESTEP = KVMI_VCPU_MESSAGE_ID(13),
+	KVMI_VCPU_TRANSLATE_GVA      = KVMI_VCPU_MESSAGE_ID(14),
+
+	KVMI_NEXT_VCPU_MESSAGE
+};
+
+enum {
+	KVMI_VM_EVENT_UNHOOK = KVMI_VM_EVENT_ID(0),
+
+	KVMI_NEXT_VM_EVENT
+};
+
+enum {
+	KVMI_VCPU_EVENT_PAUSE      = KVMI_VCPU_EVENT_ID(0),
+	KVMI_VCPU_EVENT_HYPERCALL  = KVMI_VCPU_EVENT_ID(1),
+	KVMI_VCPU_EVENT_BREAKPOINT = KVMI_VCPU_EVENT_ID(2),
+	KVMI_VCPU_EVENT_CR         = KVMI_VCPU_EVENT_ID(3),
+	KVMI_VCPU_EVENT_TRAP       = KVMI_VCPU_EVENT_ID(4),
+	KVMI_VCPU_EVENT_XSETBV     = KVMI_VCPU_EVENT_ID(5),
+	KVMI_VCPU_EVENT_DESCRIPTOR = KVMI_VCPU_EVENT_ID(6),
+	KVMI_VCPU_EVENT_MSR        = KVMI_VCPU_EVENT_ID(7),
+	KVMI_VCPU_EVENT_PF         = KVMI_VCPU_EVENT_ID(8),
+	KVMI_VCPU_EVENT_SINGLESTEP = KVMI_VCPU_EVENT_ID(9),
+
+	KVMI_NEXT_VCPU_EVENT
+};
+
+enum {
+	KVMI_EVENT_ACTION_CONTINUE = 0,
+	KVMI_EVENT_ACTION_RETRY    = 1,
+	KVMI_EVENT_ACTION_CRASH    = 2,
+};
+
+enum {
+	KVMI_PAGE_ACCESS_R = 1 << 0,
+	KVMI_PAGE_ACCESS_W = 1 << 1,
+	KVMI_PAGE_ACCESS_X = 1 << 2,
+};
+
+/**
+ * struct kvmi_msg_hdr - The header of every message.
+ * @id: The message id (``KVMI_GET_VERSION``, ``KVMI_VCPU_EVENT``, ...).
+ * @size: The number of bytes that follow this header.
+ * @seq: Chosen by the sender of a command or an event and echoed in the
+ *	reply.
+ */
+struct kvmi_msg_hdr {
+	__u16 id;
+	__u16 size;
+	__u32 seq;
+};
+
+/*
+ * The largest message: two pages, header included.  A message whose
+ * @size is larger makes KVM close the connection.
+ */
+#define KVMI_MAX_MSG_SIZE (4096 * 2 - sizeof(struct kvmi_msg_hdr))
+
+/**
+ * struct kvmi_error_code - The first part of every command reply.
+ * @err: 0 on success, otherwise a negative ``KVM_E*`` error code.  The
+ *	command-specific reply data follows only when @err is 0.
+ * @padding: Zero.
+ */
+struct kvmi_error_code {
+	__s32 err;
+	__u32 padding;
+};
+
+/**
+ * struct kvmi_get_version_reply - The reply to ``KVMI_GET_VERSION``.
+ * @version: ``KVMI_VERSION``.
+ * @max_msg_size: The largest @size of a message that KVM accepts.
+ * @features: The optional features that this host supports.
+ */
+struct kvmi_get_version_reply {
+	__u32 version;
+	__u32 max_msg_size;
+	struct kvmi_features features;
+};
+
+/**
+ * struct kvmi_vm_check_command - The ``KVMI_VM_CHECK_COMMAND`` request.
+ * @id: The command id to check.
+ * @padding1: Must be zero.
+ * @padding2: Must be zero.
+ */
+struct kvmi_vm_check_command {
+	__u16 id;
+	__u16 padding1;
+	__u32 padding2;
+};
+
+/**
+ * struct kvmi_vm_check_event - The ``KVMI_VM_CHECK_EVENT`` request.
+ * @id: The event id to check.
+ * @padding1: Must be zero.
+ * @padding2: Must be zero.
+ */
+struct kvmi_vm_check_event {
+	__u16 id;
+	__u16 padding1;
+	__u32 padding2;
+};
+
+/**
+ * struct kvmi_vm_get_info_reply - The reply to ``KVMI_VM_GET_INFO``.
+ * @vcpu_count: The number of online vCPUs.
+ * @padding: Zero.
+ */
+struct kvmi_vm_get_info_reply {
+	__u32 vcpu_count;
+	__u32 padding[3];
+};
+
+/**
+ * struct kvmi_event_hdr - The header that follows &struct kvmi_msg_hdr in
+ *	every event.
+ * @event: The event id (``KVMI_VM_EVENT_UNHOOK``, ...).
+ * @padding: Zero.
+ */
+struct kvmi_event_hdr {
+	__u16 event;
+	__u16 padding[3];
+};
+
+/**
+ * struct kvmi_vm_control_events - The ``KVMI_VM_CONTROL_EVENTS`` request.
+ * @event_id: The VM event to enable or disable.
+ * @enable: 1 to enable the event, 0 to disable it.
+ * @padding1: Must be zero.
+ * @padding2: Must be zero.
+ */
+struct kvmi_vm_control_events {
+	__u16 event_id;
+	__u8 enable;
+	__u8 padding1;
+	__u32 padding2;
+};
+
+/**
+ * struct kvmi_vm_read_physical - The ``KVMI_VM_READ_PHYSICAL`` request.
+ * @gpa: The guest physical address to read from.
+ * @size: The number of bytes to read, from 1 up to the end of the page
+ *	that holds @gpa.
+ * @padding1: Must be zero.
+ * @padding2: Must be zero.
+ */
+struct kvmi_vm_read_physical {
+	__u64 gpa;
+	__u16 size;
+	__u16 padding1;
+	__u32 padding2;
+};
+
+/**
+ * struct kvmi_vm_write_physical - The ``KVMI_VM_WRITE_PHYSICAL`` request.
+ * @gpa: The guest physical address to write to.
+ * @size: The number of bytes in @data, from 1 up to the end of the page
+ *	that holds @gpa.
+ * @padding1: Must be zero.
+ * @padding2: Must be zero.
+ * @data: The bytes to write.
+ */
+struct kvmi_vm_write_physical {
+	__u64 gpa;
+	__u16 size;
+	__u16 padding1;
+	__u32 padding2;
+	__u8  data[];
+};
+
+#endif /* _UAPI__LINUX_KVMI_H */
