@@ -13,8 +13,11 @@
 #include <uapi/linux/kvmi.h>
 
 /* The sizes of the allow-lists, indexed by wire id. */
-#define KVMI_NUM_COMMANDS MAX(KVMI_NEXT_VM_MESSAGE, KVMI_NEXT_VCPU_MESSAGE)
-#define KVMI_NUM_EVENTS   MAX(KVMI_NEXT_VM_EVENT, KVMI_NEXT_VCPU_EVENT)
+#define KVMI_NUM_COMMANDS \
+	MAX((unsigned int)KVMI_NEXT_VM_MESSAGE, \
+	    (unsigned int)KVMI_NEXT_VCPU_MESSAGE)
+#define KVMI_NUM_EVENTS \
+	MAX((unsigned int)KVMI_NEXT_VM_EVENT, (unsigned int)KVMI_NEXT_VCPU_EVENT)
 
 #define kvmi_warn_ratelimited(kvmi, fmt, ...)				\
 	pr_warn_ratelimited("kvmi: %pUb: " fmt, &(kvmi)->uuid, ##__VA_ARGS__)
