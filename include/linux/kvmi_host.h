@@ -12,6 +12,7 @@
 #include <linux/errno.h>
 
 struct kvm;
+struct kvm_vcpu;
 
 #ifdef CONFIG_KVM_INTROSPECTION
 
@@ -21,6 +22,7 @@ void kvmi_create_vm(struct kvm *kvm);
 void kvmi_destroy_vm(struct kvm *kvm);
 int kvmi_check_extension(void);
 long kvmi_vm_ioctl(struct kvm *kvm, unsigned int ioctl, void __user *argp);
+int kvmi_handle_requests(struct kvm_vcpu *vcpu);
 
 #else
 
@@ -34,6 +36,8 @@ static inline long kvmi_vm_ioctl(struct kvm *kvm, unsigned int ioctl,
 {
 	return -ENOTTY;
 }
+
+static inline int kvmi_handle_requests(struct kvm_vcpu *vcpu) { return 1; }
 
 #endif /* CONFIG_KVM_INTROSPECTION */
 

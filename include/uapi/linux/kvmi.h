@@ -89,6 +89,13 @@ enum {
 	KVMI_EVENT_ACTION_CRASH    = 2,
 };
 
+/*
+ * run->system_event.data[0] when a vCPU returns to userspace with
+ * KVM_EXIT_SYSTEM_EVENT/KVM_SYSTEM_EVENT_CRASH because the introspection
+ * tool answered an event with KVMI_EVENT_ACTION_CRASH.
+ */
+#define KVMI_CRASH_SYSTEM_EVENT_DATA 0x494d564bULL /* "KVMI" */
+
 enum {
 	KVMI_PAGE_ACCESS_R = 1 << 0,
 	KVMI_PAGE_ACCESS_W = 1 << 1,
@@ -226,6 +233,93 @@ struct kvmi_vm_write_physical {
 	__u16 padding1;
 	__u32 padding2;
 	__u8  data[];
+};
+
+/**
+ * struct kvmi_vcpu_hdr - The header that follows &struct kvmi_msg_hdr in
+ *	every message sent to a vCPU.
+ * @vcpu: The vCPU index (0 to the number of online vCPUs - 1), not its
+ *	APIC id.
+ * @padding1: Must be zero.
+ * @padding2: Must be zero.
+ */
+struct kvmi_vcpu_hdr {
+	__u16 vcpu;
+	__u16 padding1;
+	__u32 padding2;
+};
+
+/**
+ * struct kvmi_vm_pause_vcpu - The ``KVMI_VM_PAUSE_VCPU`` request.
+ * @vcpu: The vCPU index.
+ * @wait: 1 to reply only after the vCPU has left guest mode, 0 to reply
+ *	at once.
+ * @padding1: Must be zero.
+ * @padding2: Must be zero.
+ */
+struct kvmi_vm_pause_vcpu {
+	__u16 vcpu;
+	__u8 wait;
+	__u8 padding1;
+	__u32 padding2;
+};
+
+/**
+ * struct kvmi_vcpu_event - The common part of every vCPU event, after
+ *	&struct kvmi_event_hdr.
+ * @size: The size of this structure, so that it can grow.
+ * @vcpu: The index of the vCPU that sends the event.
+ * @padding: Zero.
+ * @arch: The state of the vCPU when it sent the event.
+ */
+struct kvmi_vcpu_event {
+	__u16 size;
+	__u16 vcpu;
+	__u32 padding;
+	struct kvmi_vcpu_event_arch arch;
+};
+
+/**
+ * struct kvmi_vcpu_event_reply - The common part of every reply to a vCPU
+ *	event, after &struct kvmi_vcpu_hdr.
+ * @action: ``KVMI_EVENT_ACTION_CONTINUE``, ``_RETRY`` or ``_CRASH``.
+ * @event: The id of the event that this reply answers.
+ * @padding1: Must be zero.
+ * @padding2: Must be zero.
+ */
+struct kvmi_vcpu_event_reply {
+	__u8 action;
+	__u8 event;
+	__u16 padding1;
+	__u32 padding2;
+};
+
+/**
+ * struct kvmi_vcpu_control_events - The ``KVMI_VCPU_CONTROL_EVENTS``
+ *	request, after &struct kvmi_vcpu_hdr.
+ * @event_id: The vCPU event to enable or disable.
+ * @enable: 1 to enable the event, 0 to disable it.
+ * @padding1: Must be zero.
+ * @padding2: Must be zero.
+ */
+struct kvmi_vcpu_control_events {
+	__u16 event_id;
+	__u8 enable;
+	__u8 padding1;
+	__u32 padding2;
+};
+
+/**
+ * struct kvmi_vcpu_event_breakpoint - The payload of
+ *	``KVMI_VCPU_EVENT_BREAKPOINT``.
+ * @gpa: The guest physical address of the breakpoint instruction.
+ * @insn_len: The length of the breakpoint instruction.
+ * @padding: Zero.
+ */
+struct kvmi_vcpu_event_breakpoint {
+	__u64 gpa;
+	__u8 insn_len;
+	__u8 padding[7];
 };
 
 #endif /* _UAPI__LINUX_KVMI_H */

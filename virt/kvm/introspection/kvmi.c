@@ -14,10 +14,13 @@
  *  - KVM_INTROSPECTION_UNHOOK,
  *  - the destruction of the VM.
  *
- * The first two only end the *connection*: the receiving thread shuts the
- * socket down (SHUT_RDWR) and returns.  Every later send fails at once.
- * The state stays allocated, and kvm->kvmi stays set, until one of the
- * last two runs kvmi_unhook(), so a new HOOK gets -EEXIST until then.
+ * The first two only end the *connection*: the receiving thread calls
+ * kvmi_sock_shutdown() and returns.  That shuts the socket down (SHUT_RDWR),
+ * so every later send fails at once, sets kvmi->closed and wakes up every
+ * vCPU that waits for an event reply: such a vCPU stops waiting and goes on
+ * as if the tool had not been there.  The state stays allocated, and
+ * kvm->kvmi stays set, until one of the last two runs kvmi_unhook(), so a
+ * new HOOK gets -EEXIST until then.
  *
  * kvmi_unhook() runs under kvm->kvmi_lock and
  *
@@ -29,8 +32,17 @@
  *  3. clears kvm->kvmi and waits for an RCU grace period, after which
  *     kvmi_get() can no longer find the state,
  *  4. drops the hook's reference and waits for the users that took one
- *     with kvmi_get() (they fail fast, since the socket is shut down),
- *  5. releases the socket and frees the state.
+ *     with kvmi_get() (they fail fast, since the socket is shut down): the
+ *     ioctls and the vCPU threads, which hold a reference while they send
+ *     an event and wait for its reply,
+ *  5. frees the per-vCPU states (vcpu->kvmi) with their pending jobs, and
+ *     kicks every vCPU so that it restores, on its own thread, the
+ *     interceptions that introspection turned on (kvmi_handle_requests()),
+ *  6. releases the socket and frees the state.
+ *
+ * vcpu->kvmi is allocated by the receiving thread only, and read by the
+ * vCPU thread only while it holds a reference, so step 5 cannot race with
+ * either.
  *
  * The receiving thread never takes kvm->kvmi_lock, so step 2 cannot
  * deadlock.  It does not hold a reference to the VM either: the VM cannot
@@ -133,9 +145,379 @@ bool kvmi_is_known_vm_event(u16 id)
 	return id == KVMI_VM_EVENT_UNHOOK;
 }
 
+bool kvmi_is_known_vcpu_event(u16 id)
+{
+	switch (id) {
+	case KVMI_VCPU_EVENT_PAUSE:
+	case KVMI_VCPU_EVENT_HYPERCALL:
+	case KVMI_VCPU_EVENT_BREAKPOINT:
+		return true;
+	}
+
+	return false;
+}
+
 bool kvmi_is_known_event(u16 id)
 {
-	return kvmi_is_known_vm_event(id);
+	return kvmi_is_known_vm_event(id) || kvmi_is_known_vcpu_event(id);
+}
+
+struct kvm_vcpu *kvmi_get_vcpu(struct kvm_introspection *kvmi,
+			       unsigned int idx)
+{
+	struct kvm *kvm = kvmi->kvm;
+
+	if (idx >= atomic_read(&kvm->online_vcpus))
+		return NULL;
+
+	return kvm_get_vcpu(kvm, idx);
+}
+
+/*
+ * Called by the receiving thread only, which is the only one that
+ * allocates the per-vCPU state.
+ */
+struct kvm_vcpu_introspection *kvmi_vcpu_state(struct kvm_vcpu *vcpu)
+{
+	struct kvm_vcpu_introspection *vcpui = VCPUI(vcpu);
+
+	if (vcpui)
+		return vcpui;
+
+	vcpui = kzalloc(sizeof(*vcpui), GFP_KERNEL_ACCOUNT);
+	if (!vcpui)
+		return NULL;
+
+	INIT_LIST_HEAD(&vcpui->job_list);
+	spin_lock_init(&vcpui->job_lock);
+	init_waitqueue_head(&vcpui->wq);
+	atomic_set(&vcpui->pause_requests, 0);
+
+	/* Pairs with the READ_ONCE() in VCPUI(). */
+	smp_store_release(&vcpu->kvmi, vcpui);
+
+	return vcpui;
+}
+
+struct kvmi_job {
+	struct list_head link;
+	struct kvmi_msg_hdr *msg;
+};
+
+/* Make the vCPU look at its introspection requests, even if it halted. */
+static void kvmi_kick_vcpu(struct kvm_vcpu *vcpu, bool wait)
+{
+	kvm_make_request(KVM_REQ_INTROSPECTION, vcpu);
+	kvm_make_request(KVM_REQ_UNBLOCK, vcpu);
+
+	if (wait) {
+		unsigned long *mask = bitmap_zalloc(KVM_MAX_VCPUS, GFP_KERNEL);
+
+		if (mask) {
+			__set_bit(vcpu->vcpu_idx, mask);
+			kvm_make_vcpus_request_mask(vcpu->kvm,
+						    KVM_REQ_INTROSPECTION |
+						    KVM_REQUEST_WAIT, mask);
+			bitmap_free(mask);
+			return;
+		}
+	}
+
+	kvm_vcpu_kick(vcpu);
+}
+
+/**
+ * kvmi_add_job() - Queue a message for a vCPU.
+ * @vcpu: The vCPU.
+ * @msg: The message, which the job now owns.
+ *
+ * Return: 0, or -ENOMEM.
+ */
+int kvmi_add_job(struct kvm_vcpu *vcpu, struct kvmi_msg_hdr *msg)
+{
+	struct kvm_vcpu_introspection *vcpui = kvmi_vcpu_state(vcpu);
+	struct kvmi_job *job;
+
+	if (!vcpui)
+		return -ENOMEM;
+
+	job = kmalloc(sizeof(*job), GFP_KERNEL_ACCOUNT);
+	if (!job)
+		return -ENOMEM;
+
+	job->msg = msg;
+
+	spin_lock(&vcpui->job_lock);
+	list_add_tail(&job->link, &vcpui->job_list);
+	spin_unlock(&vcpui->job_lock);
+
+	wake_up(&vcpui->wq);
+	kvmi_kick_vcpu(vcpu, false);
+
+	return 0;
+}
+
+static struct kvmi_job *kvmi_pull_job(struct kvm_vcpu_introspection *vcpui)
+{
+	struct kvmi_job *job;
+
+	spin_lock(&vcpui->job_lock);
+	job = list_first_entry_or_null(&vcpui->job_list, typeof(*job), link);
+	if (job)
+		list_del(&job->link);
+	spin_unlock(&vcpui->job_lock);
+
+	return job;
+}
+
+static void kvmi_free_job(struct kvmi_job *job)
+{
+	kvmi_msg_free(job->msg);
+	kfree(job);
+}
+
+static void kvmi_run_jobs(struct kvm_introspection *kvmi,
+			  struct kvm_vcpu *vcpu)
+{
+	struct kvm_vcpu_introspection *vcpui = VCPUI(vcpu);
+	struct kvmi_job *job;
+
+	while ((job = kvmi_pull_job(vcpui))) {
+		kvmi_msg_run_vcpu_job(kvmi, vcpu, job->msg);
+		kvmi_free_job(job);
+	}
+}
+
+static void kvmi_free_vcpu_state(struct kvm_vcpu *vcpu)
+{
+	struct kvm_vcpu_introspection *vcpui = VCPUI(vcpu);
+	struct kvmi_job *job;
+
+	if (!vcpui)
+		return;
+
+	while ((job = kvmi_pull_job(vcpui)))
+		kvmi_free_job(job);
+
+	WRITE_ONCE(vcpu->kvmi, NULL);
+	kfree(vcpui);
+}
+
+void kvmi_wake_up_vcpus(struct kvm_introspection *kvmi)
+{
+	struct kvm_vcpu_introspection *vcpui;
+	struct kvm_vcpu *vcpu;
+	unsigned long i;
+
+	kvm_for_each_vcpu(i, vcpu, kvmi->kvm) {
+		vcpui = VCPUI(vcpu);
+		if (vcpui) {
+			atomic_set(&vcpui->pause_requests, 0);
+			wake_up(&vcpui->wq);
+		}
+	}
+}
+
+int kvmi_cmd_vm_pause_vcpu(struct kvm_vcpu *vcpu, bool wait)
+{
+	struct kvm_vcpu_introspection *vcpui = kvmi_vcpu_state(vcpu);
+
+	if (!vcpui)
+		return -KVM_ENOMEM;
+
+	if (atomic_read(&vcpui->pause_requests) >= KVMI_MAX_PAUSE_REQUESTS)
+		return -KVM_EBUSY;
+
+	atomic_inc(&vcpui->pause_requests);
+	kvmi_kick_vcpu(vcpu, wait);
+
+	return 0;
+}
+
+int kvmi_cmd_vcpu_control_events(struct kvm_vcpu *vcpu, u16 event_id,
+				 bool enable)
+{
+	int err;
+
+	err = kvmi_arch_control_event(vcpu, event_id, enable);
+	if (!err)
+		assign_bit(event_id, VCPUI(vcpu)->ev_enable_mask, enable);
+
+	return err;
+}
+
+void kvmi_crash(struct kvm_vcpu *vcpu)
+{
+	struct kvm_run *run = vcpu->run;
+
+	run->exit_reason = KVM_EXIT_SYSTEM_EVENT;
+	run->system_event.type = KVM_SYSTEM_EVENT_CRASH;
+	run->system_event.ndata = 1;
+	run->system_event.data[0] = KVMI_CRASH_SYSTEM_EVENT_DATA;
+}
+
+static bool kvmi_wait_done(struct kvm_introspection *kvmi,
+			   struct kvm_vcpu_introspection *vcpui)
+{
+	return READ_ONCE(kvmi->closed) || !list_empty_careful(&vcpui->job_list);
+}
+
+/*
+ * Run the jobs of the vCPU until the reply arrives (it comes as a job
+ * too), the connection is closed or the task is killed.  The vCPU does not
+ * hold kvm->srcu while it sleeps, so that memslot updates can go on.
+ */
+static void kvmi_wait_for_reply(struct kvm_introspection *kvmi,
+				struct kvm_vcpu *vcpu)
+	__must_hold(&vcpu->kvm->srcu)
+{
+	struct kvm_vcpu_introspection *vcpui = VCPUI(vcpu);
+	int err;
+
+	for (;;) {
+		kvmi_run_jobs(kvmi, vcpu);
+
+		if (vcpui->reply.received || READ_ONCE(kvmi->closed))
+			break;
+
+		kvm_vcpu_srcu_read_unlock(vcpu);
+		err = wait_event_killable(vcpui->wq, kvmi_wait_done(kvmi, vcpui));
+		kvm_vcpu_srcu_read_lock(vcpu);
+
+		if (err)
+			break;
+	}
+}
+
+/*
+ * Send an event and wait for its reply.  Return the action of a valid
+ * reply, or KVMI_EVENT_NO_REPLY.  @actions is the mask of the actions that
+ * the event accepts; any other is a protocol error.
+ */
+static int __kvmi_send_vcpu_event(struct kvm_introspection *kvmi,
+				  struct kvm_vcpu *vcpu, u16 event_id,
+				  const void *payload, size_t payload_size,
+				  u32 actions)
+{
+	struct kvm_vcpu_introspection *vcpui = VCPUI(vcpu);
+	u32 seq = atomic_inc_return(&kvmi->ev_seq);
+	int action = KVMI_EVENT_NO_REPLY;
+
+	vcpui->reply = (struct kvmi_vcpu_reply) {
+		.seq = seq,
+		.event = event_id,
+	};
+	vcpui->have_delayed_regs = false;
+	WRITE_ONCE(vcpui->waiting_for_reply, true);
+
+	if (kvmi_msg_send_vcpu_event(kvmi, vcpu, seq, event_id, payload,
+				     payload_size))
+		kvmi_sock_shutdown(kvmi);
+	else
+		kvmi_wait_for_reply(kvmi, vcpu);
+
+	WRITE_ONCE(vcpui->waiting_for_reply, false);
+
+	if (!vcpui->reply.received)
+		return KVMI_EVENT_NO_REPLY;
+
+	if (!(actions & BIT(vcpui->reply.action))) {
+		kvmi_warn_ratelimited(kvmi, "action %u not valid for event %u\n",
+				      vcpui->reply.action, event_id);
+		kvmi_sock_shutdown(kvmi);
+		return KVMI_EVENT_NO_REPLY;
+	}
+
+	action = vcpui->reply.action;
+
+	if (vcpui->have_delayed_regs) {
+		vcpui->have_delayed_regs = false;
+		kvmi_arch_set_regs(vcpu, &vcpui->delayed_regs);
+	}
+
+	return action;
+}
+
+/**
+ * kvmi_send_vcpu_event() - Send an event, if the tool enabled it.
+ * @vcpu: The vCPU that sends the event.
+ * @event_id: The event id.
+ * @payload: The event-specific data.
+ * @payload_size: The size of @payload.
+ * @actions: The mask of the actions that the event accepts.
+ *
+ * Return: the action of the reply, or KVMI_EVENT_NO_REPLY when the event
+ * was not sent or no valid reply came.
+ */
+int kvmi_send_vcpu_event(struct kvm_vcpu *vcpu, u16 event_id,
+			 const void *payload, size_t payload_size,
+			 u32 actions)
+{
+	struct kvm_vcpu_introspection *vcpui;
+	struct kvm_introspection *kvmi;
+	int action = KVMI_EVENT_NO_REPLY;
+
+	kvmi = kvmi_get(vcpu->kvm);
+	if (!kvmi)
+		return action;
+
+	vcpui = VCPUI(vcpu);
+	if (vcpui && test_bit(event_id, vcpui->ev_enable_mask))
+		action = __kvmi_send_vcpu_event(kvmi, vcpu, event_id, payload,
+						payload_size, actions);
+
+	kvmi_put(kvmi);
+
+	return action;
+}
+
+static int kvmi_send_pause_events(struct kvm_introspection *kvmi,
+				  struct kvm_vcpu *vcpu)
+{
+	struct kvm_vcpu_introspection *vcpui = VCPUI(vcpu);
+	int action;
+
+	while (atomic_dec_if_positive(&vcpui->pause_requests) >= 0) {
+		action = __kvmi_send_vcpu_event(kvmi, vcpu,
+						KVMI_VCPU_EVENT_PAUSE, NULL, 0,
+						BIT(KVMI_EVENT_ACTION_CONTINUE) |
+						BIT(KVMI_EVENT_ACTION_CRASH));
+		if (action == KVMI_EVENT_ACTION_CRASH) {
+			kvmi_crash(vcpu);
+			return 0;
+		}
+	}
+
+	return 1;
+}
+
+/**
+ * kvmi_handle_requests() - Handle KVM_REQ_INTROSPECTION.
+ * @vcpu: The vCPU, on its own thread, within kvm->srcu.
+ *
+ * Run the queued jobs, then send the PAUSE events.  On a VM that is no
+ * longer introspected, restore the interceptions.
+ *
+ * Return: 1 to go on, 0 to return to userspace.
+ */
+int kvmi_handle_requests(struct kvm_vcpu *vcpu)
+{
+	struct kvm_introspection *kvmi;
+	int r = 1;
+
+	kvmi = kvmi_get(vcpu->kvm);
+	if (!kvmi || !VCPUI(vcpu)) {
+		kvmi_arch_restore_interception(vcpu);
+		goto out;
+	}
+
+	kvmi_run_jobs(kvmi, vcpu);
+	r = kvmi_send_pause_events(kvmi, vcpu);
+
+out:
+	if (kvmi)
+		kvmi_put(kvmi);
+	return r;
 }
 
 static struct kvm_introspection *
@@ -239,6 +621,8 @@ static int kvmi_ioctl_hook(struct kvm *kvm, void __user *argp)
 static void kvmi_unhook(struct kvm *kvm)
 {
 	struct kvm_introspection *kvmi;
+	struct kvm_vcpu *vcpu;
+	unsigned long i;
 
 	mutex_lock(&kvm->kvmi_lock);
 
@@ -254,6 +638,11 @@ static void kvmi_unhook(struct kvm *kvm)
 
 	kvmi_put(kvmi);
 	wait_for_completion(&kvmi->released);
+
+	kvm_for_each_vcpu(i, vcpu, kvm) {
+		kvmi_free_vcpu_state(vcpu);
+		kvmi_kick_vcpu(vcpu, false);
+	}
 
 	kvmi_free(kvmi);
 out:

@@ -19,6 +19,12 @@
 #define KVMI_NUM_EVENTS \
 	MAX((unsigned int)KVMI_NEXT_VM_EVENT, (unsigned int)KVMI_NEXT_VCPU_EVENT)
 
+/* The most pause requests that can be pending on one vCPU. */
+#define KVMI_MAX_PAUSE_REQUESTS 1001
+
+/* What kvmi_send_vcpu_event() returns when no valid reply came. */
+#define KVMI_EVENT_NO_REPLY (-1)
+
 #define kvmi_warn_ratelimited(kvmi, fmt, ...)				\
 	pr_warn_ratelimited("kvmi: %pUb: " fmt, &(kvmi)->uuid, ##__VA_ARGS__)
 
@@ -31,6 +37,7 @@
  * @users: One reference owned by the hook, plus one for every user of
  *	the connection outside kvm->kvmi_lock (see kvmi_get()).
  * @released: Completed when @users drops to zero.
+ * @closed: Set when the connection is shut down.
  * @sock_lock: Serializes the messages written to @sock, so that replies
  *	and events never interleave.
  * @ev_seq: The sequence number of the last event sent.
@@ -50,6 +57,7 @@ struct kvm_introspection {
 	refcount_t users;
 	struct completion released;
 
+	bool closed;
 	struct mutex sock_lock;	/* protects writes to sock */
 
 	atomic_t ev_seq;
@@ -59,6 +67,59 @@ struct kvm_introspection {
 	DECLARE_BITMAP(vm_event_enable_mask, KVMI_NUM_EVENTS);
 };
 
+/**
+ * struct kvmi_vcpu_reply - The reply that a vCPU waits for.
+ * @seq: The sequence number of the event.
+ * @event: The event id.
+ * @received: Set when a valid reply has been received.
+ * @action: The action of the reply.
+ */
+struct kvmi_vcpu_reply {
+	u32 seq;
+	u16 event;
+	bool received;
+	u8 action;
+};
+
+/**
+ * struct kvm_vcpu_introspection - The introspection state of a vCPU.
+ * @job_list: The messages queued for the vCPU by the receiving thread.
+ * @job_lock: Protects @job_list.
+ * @wq: Where the vCPU waits for jobs while it waits for an event reply.
+ * @pause_requests: The number of PAUSE events to send.
+ * @ev_enable_mask: The events that the tool enabled on this vCPU.
+ * @waiting_for_reply: Set while the vCPU waits for a reply.
+ * @reply: The reply the vCPU waits for.
+ * @have_delayed_regs: Set when @delayed_regs must be written.
+ * @delayed_regs: Registers set by the tool, written after the reply.
+ * @ev: The common part of the event being sent.
+ *
+ * It is allocated by the receiving thread, the first time the tool sends
+ * something to the vCPU, and freed by kvmi_unhook().  Everything below
+ * @ev_enable_mask is used by the vCPU thread only.
+ */
+struct kvm_vcpu_introspection {
+	struct list_head job_list;
+	spinlock_t job_lock;	/* protects job_list */
+	wait_queue_head_t wq;
+
+	atomic_t pause_requests;
+	DECLARE_BITMAP(ev_enable_mask, KVMI_NUM_EVENTS);
+
+	bool waiting_for_reply;
+	struct kvmi_vcpu_reply reply;
+
+	bool have_delayed_regs;
+	struct kvm_regs delayed_regs;
+
+	struct kvmi_vcpu_event ev;
+};
+
+static inline struct kvm_vcpu_introspection *VCPUI(struct kvm_vcpu *vcpu)
+{
+	return READ_ONCE(vcpu->kvmi);
+}
+
 /* kvmi.c */
 struct kvm_introspection *kvmi_get(struct kvm *kvm);
 void kvmi_put(struct kvm_introspection *kvmi);
@@ -66,6 +127,19 @@ bool kvmi_is_command_allowed(struct kvm_introspection *kvmi, u16 id);
 bool kvmi_is_event_allowed(struct kvm_introspection *kvmi, u16 id);
 bool kvmi_is_known_event(u16 id);
 bool kvmi_is_known_vm_event(u16 id);
+bool kvmi_is_known_vcpu_event(u16 id);
+struct kvm_vcpu *kvmi_get_vcpu(struct kvm_introspection *kvmi,
+			       unsigned int idx);
+struct kvm_vcpu_introspection *kvmi_vcpu_state(struct kvm_vcpu *vcpu);
+int kvmi_add_job(struct kvm_vcpu *vcpu, struct kvmi_msg_hdr *msg);
+int kvmi_cmd_vm_pause_vcpu(struct kvm_vcpu *vcpu, bool wait);
+int kvmi_cmd_vcpu_control_events(struct kvm_vcpu *vcpu, u16 event_id,
+				 bool enable);
+void kvmi_wake_up_vcpus(struct kvm_introspection *kvmi);
+int kvmi_send_vcpu_event(struct kvm_vcpu *vcpu, u16 event_id,
+			 const void *payload, size_t payload_size,
+			 u32 actions);
+void kvmi_crash(struct kvm_vcpu *vcpu);
 int kvmi_cmd_vm_control_events(struct kvm_introspection *kvmi,
 			       u16 event_id, bool enable);
 int kvmi_cmd_read_physical(struct kvm *kvm, u64 gpa, void *buf, size_t size);
@@ -79,8 +153,29 @@ bool kvmi_msg_process(struct kvm_introspection *kvmi);
 void kvmi_sock_shutdown(struct kvm_introspection *kvmi);
 int kvmi_msg_send_vm_event(struct kvm_introspection *kvmi, u16 event_id);
 bool kvmi_is_known_command(u16 id);
+void kvmi_msg_run_vcpu_job(struct kvm_introspection *kvmi,
+			   struct kvm_vcpu *vcpu, struct kvmi_msg_hdr *msg);
+int kvmi_msg_send_vcpu_event(struct kvm_introspection *kvmi,
+			     struct kvm_vcpu *vcpu, u32 seq, u16 event_id,
+			     const void *payload, size_t payload_size);
+void kvmi_msg_free(void *addr);
 
 /* arch */
 void kvmi_arch_init_features(struct kvmi_features *feat);
+bool kvmi_arch_vcpu_alive(struct kvm_vcpu *vcpu);
+void kvmi_arch_setup_vcpu_event(struct kvm_vcpu *vcpu,
+				struct kvmi_vcpu_event_arch *ev);
+int kvmi_arch_control_event(struct kvm_vcpu *vcpu, u16 event_id,
+			    bool enable);
+void kvmi_arch_restore_interception(struct kvm_vcpu *vcpu);
+void kvmi_arch_set_regs(struct kvm_vcpu *vcpu, struct kvm_regs *regs);
+int kvmi_arch_cmd_vcpu_get_info(struct kvm_vcpu *vcpu,
+				struct kvmi_vcpu_get_info_reply *rpl);
+int kvmi_arch_cmd_vcpu_get_registers(struct kvm_vcpu *vcpu,
+				     const struct kvmi_vcpu_get_registers *req,
+				     struct kvmi_vcpu_get_registers_reply *rpl);
+int kvmi_arch_cmd_vcpu_get_cpuid(struct kvm_vcpu *vcpu,
+				 const struct kvmi_vcpu_get_cpuid *req,
+				 struct kvmi_vcpu_get_cpuid_reply *rpl);
 
 #endif /* __KVMI_INT_H */

@@ -7,7 +7,12 @@
  * so that a payload shorter than the structure a handler expects reads as
  * if its missing tail were zero.  The message id selects the handler from
  * a table indexed by id.  Every reply goes through kvmi_msg_reply() and
- * every event through kvmi_msg_send_vm_event().
+ * every event through kvmi_msg_send_vm_event() or kvmi_msg_send_vcpu_event().
+ *
+ * A VM command is run by the receiving thread.  A message for a vCPU (a
+ * vCPU command or an event reply) passes the common checks of
+ * kvmi_msg_dispatch_vcpu() and is queued, buffer and all, as a job for that
+ * vCPU, which runs it with kvmi_msg_run_vcpu_job() and replies itself.
  *
  * A handler returns 0 when the connection can go on, or a negative errno
  * on a protocol error, after which the connection is closed.  The errors
@@ -26,6 +31,12 @@ typedef int (*kvmi_vm_msg_fct)(struct kvm_introspection *kvmi,
 			       const struct kvmi_msg_hdr *msg,
 			       const void *req);
 
+/* @req points after the struct kvmi_vcpu_hdr. */
+typedef int (*kvmi_vcpu_msg_fct)(struct kvm_introspection *kvmi,
+				 struct kvm_vcpu *vcpu,
+				 const struct kvmi_msg_hdr *msg,
+				 const void *req);
+
 static void kvmi_check_abi(void)
 {
 	BUILD_BUG_ON(sizeof(struct kvmi_msg_hdr) != 8);
@@ -41,6 +52,18 @@ static void kvmi_check_abi(void)
 	BUILD_BUG_ON(sizeof(struct kvmi_vm_write_physical) != 16);
 	BUILD_BUG_ON(sizeof(struct kvm_introspection_hook) != 24);
 	BUILD_BUG_ON(sizeof(struct kvm_introspection_feature) != 8);
+	BUILD_BUG_ON(sizeof(struct kvmi_vcpu_hdr) != 8);
+	BUILD_BUG_ON(sizeof(struct kvmi_vm_pause_vcpu) != 8);
+	BUILD_BUG_ON(sizeof(struct kvmi_vcpu_event) != 544);
+	BUILD_BUG_ON(sizeof(struct kvmi_vcpu_event_arch) != 536);
+	BUILD_BUG_ON(sizeof(struct kvmi_vcpu_event_reply) != 8);
+	BUILD_BUG_ON(sizeof(struct kvmi_vcpu_control_events) != 8);
+	BUILD_BUG_ON(sizeof(struct kvmi_vcpu_event_breakpoint) != 16);
+	BUILD_BUG_ON(sizeof(struct kvmi_vcpu_get_info_reply) != 8);
+	BUILD_BUG_ON(sizeof(struct kvmi_vcpu_get_registers) != 8);
+	BUILD_BUG_ON(sizeof(struct kvmi_vcpu_get_registers_reply) != 472);
+	BUILD_BUG_ON(sizeof(struct kvmi_vcpu_get_cpuid) != 8);
+	BUILD_BUG_ON(sizeof(struct kvmi_vcpu_get_cpuid_reply) != 16);
 	BUILD_BUG_ON(KVMI_MSG_SIZE_ALLOC != 2 * PAGE_SIZE);
 }
 
@@ -64,14 +87,20 @@ static void *kvmi_msg_alloc(void)
 	return kmem_cache_zalloc(kvmi_msg_cache, GFP_KERNEL_ACCOUNT);
 }
 
-static void kvmi_msg_free(void *addr)
+void kvmi_msg_free(void *addr)
 {
 	kmem_cache_free(kvmi_msg_cache, addr);
 }
 
+/*
+ * End the connection: every later send fails and every vCPU that waits
+ * for a reply stops waiting.  The state is freed by kvmi_unhook().
+ */
 void kvmi_sock_shutdown(struct kvm_introspection *kvmi)
 {
+	WRITE_ONCE(kvmi->closed, true);
 	kernel_sock_shutdown(kvmi->sock, SHUT_RDWR);
+	kvmi_wake_up_vcpus(kvmi);
 }
 
 static int kvmi_sock_read(struct kvm_introspection *kvmi, void *buf,
@@ -170,6 +199,45 @@ int kvmi_msg_send_vm_event(struct kvm_introspection *kvmi, u16 event_id)
 
 	return kvmi_sock_write(kvmi, vec, ARRAY_SIZE(vec),
 			       sizeof(hdr) + sizeof(ev));
+}
+
+/**
+ * kvmi_msg_send_vcpu_event() - Send a vCPU event.
+ * @kvmi: The connection.
+ * @vcpu: The vCPU that sends the event, on its own thread.
+ * @seq: The sequence number of the event.
+ * @event_id: The event id (KVMI_VCPU_EVENT_*).
+ * @payload: The event-specific data.
+ * @payload_size: The size of @payload.
+ *
+ * Return: 0, or a negative errno if the event could not be sent.
+ */
+int kvmi_msg_send_vcpu_event(struct kvm_introspection *kvmi,
+			     struct kvm_vcpu *vcpu, u32 seq, u16 event_id,
+			     const void *payload, size_t payload_size)
+{
+	struct kvmi_vcpu_event *common = &VCPUI(vcpu)->ev;
+	struct kvmi_event_hdr ev = { .event = event_id };
+	struct kvmi_msg_hdr hdr = {
+		.id = KVMI_VCPU_EVENT,
+		.seq = seq,
+	};
+	struct kvec vec[] = {
+		{ .iov_base = &hdr, .iov_len = sizeof(hdr) },
+		{ .iov_base = &ev, .iov_len = sizeof(ev) },
+		{ .iov_base = common, .iov_len = sizeof(*common) },
+		{ .iov_base = (void *)payload, .iov_len = payload_size },
+	};
+	size_t n = payload_size ? ARRAY_SIZE(vec) : ARRAY_SIZE(vec) - 1;
+
+	memset(common, 0, sizeof(*common));
+	common->size = sizeof(*common);
+	common->vcpu = vcpu->vcpu_idx;
+	kvmi_arch_setup_vcpu_event(vcpu, &common->arch);
+
+	hdr.size = sizeof(ev) + sizeof(*common) + payload_size;
+
+	return kvmi_sock_write(kvmi, vec, n, sizeof(hdr) + hdr.size);
 }
 
 static int handle_get_version(struct kvm_introspection *kvmi,
@@ -300,6 +368,26 @@ static int handle_vm_write_physical(struct kvm_introspection *kvmi,
 	return kvmi_msg_reply_err(kvmi, msg, ec);
 }
 
+static int handle_vm_pause_vcpu(struct kvm_introspection *kvmi,
+				const struct kvmi_msg_hdr *msg,
+				const void *_req)
+{
+	const struct kvmi_vm_pause_vcpu *req = _req;
+	struct kvm_vcpu *vcpu = kvmi_get_vcpu(kvmi, req->vcpu);
+	int ec;
+
+	if (req->padding1 || req->padding2 || req->wait > 1)
+		ec = -KVM_EINVAL;
+	else if (!kvmi_is_event_allowed(kvmi, KVMI_VCPU_EVENT_PAUSE))
+		ec = -KVM_EPERM;
+	else if (!vcpu)
+		ec = -KVM_EINVAL;
+	else
+		ec = kvmi_cmd_vm_pause_vcpu(vcpu, req->wait);
+
+	return kvmi_msg_reply_err(kvmi, msg, ec);
+}
+
 /* The VM commands, run by the receiving thread. */
 static const kvmi_vm_msg_fct msg_vm[] = {
 	[KVMI_GET_VERSION]       = handle_get_version,
@@ -307,6 +395,7 @@ static const kvmi_vm_msg_fct msg_vm[] = {
 	[KVMI_VM_CHECK_EVENT]    = handle_vm_check_event,
 	[KVMI_VM_CONTROL_EVENTS] = handle_vm_control_events,
 	[KVMI_VM_GET_INFO]       = handle_vm_get_info,
+	[KVMI_VM_PAUSE_VCPU]     = handle_vm_pause_vcpu,
 	[KVMI_VM_READ_PHYSICAL]  = handle_vm_read_physical,
 	[KVMI_VM_WRITE_PHYSICAL] = handle_vm_write_physical,
 };
@@ -319,9 +408,206 @@ static kvmi_vm_msg_fct kvmi_vm_msg_handler(u16 id)
 	return msg_vm[array_index_nospec(id, ARRAY_SIZE(msg_vm))];
 }
 
+/*
+ * The reply to the event the vCPU waits for.  Any mismatch is a protocol
+ * error: the connection is closed and the vCPU goes on without a reply.
+ */
+static int handle_vcpu_event_reply(struct kvm_introspection *kvmi,
+				   struct kvm_vcpu *vcpu,
+				   const struct kvmi_msg_hdr *msg,
+				   const void *_req)
+{
+	struct kvm_vcpu_introspection *vcpui = VCPUI(vcpu);
+	const struct kvmi_vcpu_event_reply *req = _req;
+	struct kvmi_vcpu_reply *expected = &vcpui->reply;
+
+	if (!vcpui->waiting_for_reply || expected->received) {
+		kvmi_warn_ratelimited(kvmi, "unexpected event reply\n");
+		return -EINVAL;
+	}
+
+	if (msg->seq != expected->seq || req->event != expected->event ||
+	    msg->size != sizeof(struct kvmi_vcpu_hdr) + sizeof(*req) ||
+	    req->padding1 || req->padding2) {
+		kvmi_warn_ratelimited(kvmi, "invalid reply to event %u\n",
+				      expected->event);
+		return -EINVAL;
+	}
+
+	expected->action = req->action;
+	expected->received = true;
+
+	return 0;
+}
+
+static int handle_vcpu_get_info(struct kvm_introspection *kvmi,
+				struct kvm_vcpu *vcpu,
+				const struct kvmi_msg_hdr *msg,
+				const void *req)
+{
+	struct kvmi_vcpu_get_info_reply rpl = {};
+	int ec;
+
+	ec = kvmi_arch_cmd_vcpu_get_info(vcpu, &rpl);
+
+	return kvmi_msg_reply(kvmi, msg, ec, &rpl, sizeof(rpl));
+}
+
+static int handle_vcpu_control_events(struct kvm_introspection *kvmi,
+				      struct kvm_vcpu *vcpu,
+				      const struct kvmi_msg_hdr *msg,
+				      const void *_req)
+{
+	const struct kvmi_vcpu_control_events *req = _req;
+	int ec;
+
+	if (req->padding1 || req->padding2 || req->enable > 1)
+		ec = -KVM_EINVAL;
+	else if (!kvmi_is_known_vcpu_event(req->event_id))
+		ec = -KVM_EINVAL;
+	else if (!kvmi_is_event_allowed(kvmi, req->event_id))
+		ec = -KVM_EPERM;
+	else
+		ec = kvmi_cmd_vcpu_control_events(vcpu, req->event_id,
+						  req->enable);
+
+	return kvmi_msg_reply_err(kvmi, msg, ec);
+}
+
+static int handle_vcpu_get_registers(struct kvm_introspection *kvmi,
+				     struct kvm_vcpu *vcpu,
+				     const struct kvmi_msg_hdr *msg,
+				     const void *_req)
+{
+	const struct kvmi_vcpu_get_registers *req = _req;
+	struct kvmi_vcpu_get_registers_reply *rpl;
+	size_t req_size, rpl_size;
+	int err, ec;
+
+	req_size = sizeof(struct kvmi_vcpu_hdr) +
+		   struct_size(req, msrs_idx, req->nmsrs);
+	rpl_size = struct_size(rpl, msrs.entries, req->nmsrs);
+
+	if (req->padding1 || req->padding2 || msg->size < req_size ||
+	    sizeof(struct kvmi_error_code) + rpl_size > KVMI_MAX_MSG_SIZE)
+		return kvmi_msg_reply_err(kvmi, msg, -KVM_EINVAL);
+
+	rpl = kvmi_msg_alloc();
+	if (!rpl)
+		return kvmi_msg_reply_err(kvmi, msg, -KVM_ENOMEM);
+
+	ec = kvmi_arch_cmd_vcpu_get_registers(vcpu, req, rpl);
+	err = kvmi_msg_reply(kvmi, msg, ec, rpl, rpl_size);
+
+	kvmi_msg_free(rpl);
+	return err;
+}
+
+static int handle_vcpu_set_registers(struct kvm_introspection *kvmi,
+				     struct kvm_vcpu *vcpu,
+				     const struct kvmi_msg_hdr *msg,
+				     const void *req)
+{
+	struct kvm_vcpu_introspection *vcpui = VCPUI(vcpu);
+	int ec = 0;
+
+	if (msg->size < sizeof(struct kvmi_vcpu_hdr) + sizeof(struct kvm_regs))
+		ec = -KVM_EINVAL;
+	else if (!vcpui->waiting_for_reply)
+		ec = -KVM_EOPNOTSUPP;
+
+	if (!ec) {
+		memcpy(&vcpui->delayed_regs, req, sizeof(vcpui->delayed_regs));
+		vcpui->have_delayed_regs = true;
+	}
+
+	return kvmi_msg_reply_err(kvmi, msg, ec);
+}
+
+static int handle_vcpu_get_cpuid(struct kvm_introspection *kvmi,
+				 struct kvm_vcpu *vcpu,
+				 const struct kvmi_msg_hdr *msg,
+				 const void *req)
+{
+	struct kvmi_vcpu_get_cpuid_reply rpl = {};
+	int ec;
+
+	ec = kvmi_arch_cmd_vcpu_get_cpuid(vcpu, req, &rpl);
+
+	return kvmi_msg_reply(kvmi, msg, ec, &rpl, sizeof(rpl));
+}
+
+/* The messages for a vCPU, run by the vCPU thread. */
+static const kvmi_vcpu_msg_fct msg_vcpu[] = {
+	[KVMI_VCPU_EVENT]          = handle_vcpu_event_reply,
+	[KVMI_VCPU_GET_INFO]       = handle_vcpu_get_info,
+	[KVMI_VCPU_CONTROL_EVENTS] = handle_vcpu_control_events,
+	[KVMI_VCPU_GET_REGISTERS]  = handle_vcpu_get_registers,
+	[KVMI_VCPU_SET_REGISTERS]  = handle_vcpu_set_registers,
+	[KVMI_VCPU_GET_CPUID]      = handle_vcpu_get_cpuid,
+};
+
+static kvmi_vcpu_msg_fct kvmi_vcpu_msg_handler(u16 id)
+{
+	if (id >= ARRAY_SIZE(msg_vcpu))
+		return NULL;
+
+	return msg_vcpu[array_index_nospec(id, ARRAY_SIZE(msg_vcpu))];
+}
+
 bool kvmi_is_known_command(u16 id)
 {
-	return !!kvmi_vm_msg_handler(id);
+	return (id != KVMI_VCPU_EVENT && kvmi_vcpu_msg_handler(id)) ||
+	       kvmi_vm_msg_handler(id);
+}
+
+void kvmi_msg_run_vcpu_job(struct kvm_introspection *kvmi,
+			   struct kvm_vcpu *vcpu, struct kvmi_msg_hdr *msg)
+{
+	kvmi_vcpu_msg_fct handler = kvmi_vcpu_msg_handler(msg->id);
+	const struct kvmi_vcpu_hdr *vcpu_hdr = (const void *)(msg + 1);
+
+	if (handler(kvmi, vcpu, msg, vcpu_hdr + 1))
+		kvmi_sock_shutdown(kvmi);
+}
+
+static bool kvmi_waits_for_reply(struct kvm_vcpu *vcpu)
+{
+	struct kvm_vcpu_introspection *vcpui = VCPUI(vcpu);
+
+	return vcpui && READ_ONCE(vcpui->waiting_for_reply);
+}
+
+/*
+ * The checks common to every message for a vCPU.  The error replies are
+ * sent by the receiving thread, with the id and seq of the message.
+ */
+static int kvmi_msg_dispatch_vcpu(struct kvm_introspection *kvmi,
+				  struct kvmi_msg_hdr **msgp)
+{
+	struct kvmi_msg_hdr *msg = *msgp;
+	const struct kvmi_vcpu_hdr *vcpu_hdr = (const void *)(msg + 1);
+	struct kvm_vcpu *vcpu = kvmi_get_vcpu(kvmi, vcpu_hdr->vcpu);
+	int ec = 0;
+
+	if (msg->id != KVMI_VCPU_EVENT &&
+	    !kvmi_is_command_allowed(kvmi, msg->id))
+		ec = -KVM_EPERM;
+	else if (vcpu_hdr->padding1 || vcpu_hdr->padding2)
+		ec = -KVM_EINVAL;
+	else if (!vcpu)
+		ec = -KVM_EINVAL;
+	else if (!kvmi_arch_vcpu_alive(vcpu) && !kvmi_waits_for_reply(vcpu))
+		ec = -KVM_EAGAIN;
+
+	if (ec)
+		return kvmi_msg_reply_err(kvmi, msg, ec);
+
+	if (kvmi_add_job(vcpu, msg))
+		return -ENOMEM;
+
+	*msgp = NULL;
+	return 0;
 }
 
 static int kvmi_msg_recv(struct kvm_introspection *kvmi,
@@ -342,11 +628,20 @@ static int kvmi_msg_recv(struct kvm_introspection *kvmi,
 	return msg->size ? kvmi_sock_read(kvmi, msg + 1, msg->size) : 0;
 }
 
+/*
+ * Run a VM command, or queue a message for a vCPU, in which case the job
+ * takes the message buffer and *@msgp becomes NULL.
+ */
 static int kvmi_msg_dispatch(struct kvm_introspection *kvmi,
-			     const struct kvmi_msg_hdr *msg)
+			     struct kvmi_msg_hdr **msgp)
 {
-	kvmi_vm_msg_fct handler = kvmi_vm_msg_handler(msg->id);
+	struct kvmi_msg_hdr *msg = *msgp;
+	kvmi_vm_msg_fct handler;
 
+	if (kvmi_vcpu_msg_handler(msg->id))
+		return kvmi_msg_dispatch_vcpu(kvmi, msgp);
+
+	handler = kvmi_vm_msg_handler(msg->id);
 	if (!handler)
 		return kvmi_msg_reply_err(kvmi, msg, -KVM_ENOSYS);
 
@@ -373,9 +668,10 @@ bool kvmi_msg_process(struct kvm_introspection *kvmi)
 
 	err = kvmi_msg_recv(kvmi, msg);
 	if (!err)
-		err = kvmi_msg_dispatch(kvmi, msg);
+		err = kvmi_msg_dispatch(kvmi, &msg);
 
-	kvmi_msg_free(msg);
+	if (msg)
+		kvmi_msg_free(msg);
 
 	return !err;
 }
