@@ -282,7 +282,12 @@ static void kvmi_run_jobs(struct kvm_introspection *kvmi,
 	struct kvm_vcpu_introspection *vcpui = VCPUI(vcpu);
 	struct kvmi_job *job;
 
-	while ((job = kvmi_pull_job(vcpui))) {
+	/*
+	 * Once the awaited reply is in, the jobs behind it wait for the vCPU
+	 * to be done with the event.
+	 */
+	while (!(vcpui->waiting_for_reply && vcpui->reply.received) &&
+	       (job = kvmi_pull_job(vcpui))) {
 		kvmi_msg_run_vcpu_job(kvmi, vcpu, job->msg);
 		kvmi_free_job(job);
 	}
@@ -483,6 +488,8 @@ static int kvmi_send_pause_events(struct kvm_introspection *kvmi,
 						BIT(KVMI_EVENT_ACTION_CONTINUE) |
 						BIT(KVMI_EVENT_ACTION_CRASH));
 		if (action == KVMI_EVENT_ACTION_CRASH) {
+			/* The rest waits for the next KVM_RUN. */
+			kvm_make_request(KVM_REQ_INTROSPECTION, vcpu);
 			kvmi_crash(vcpu);
 			return 0;
 		}

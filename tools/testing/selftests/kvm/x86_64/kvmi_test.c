@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -42,12 +43,48 @@
 #define PAGE_BYTES		4096
 #define INVALID_GPA		BIT_ULL(40)
 
+#ifndef KVM_HC_XEN_HVM_OP
+#define KVM_HC_XEN_HVM_OP	34
+#endif
+
+/* What the guest gets from the agent hypercall when no tool answered. */
+#define HC_NO_TOOL		((__u64)-KVM_ENOSYS)
+
+/* The registers the guest loads before the hypercall... */
+#define GUEST_RBX		0x1234abcd5678ef01ULL
+#define GUEST_RCX		0x2345bcde6789f012ULL
+#define GUEST_RDX		0x3456cdef789a0123ULL
+/* ...and those the tool sets with KVMI_VCPU_SET_REGISTERS. */
+#define TOOL_RBX		0xfeedface00c0ffeeULL
+#define TOOL_RCX		0xdeadc0debaadf00dULL
+#define TOOL_RDX		0x0123456789abcdefULL
+
+#define VCPU_EVENT_COMMON_SIZE	(sizeof(struct kvmi_event_hdr) + \
+				 sizeof(struct kvmi_vcpu_event))
+#define MAX_PENDING_PAUSE	1001
+#define MAX_GET_REGISTERS_MSRS	481
+#define NR_MULTI_VCPUS		4
+#define MULTI_HYPERCALLS	10
+#define MAX_RUNNERS		NR_MULTI_VCPUS
+
 static struct kvm_vm *test_vm;
 static struct kvm_vcpu *test_vcpu;
 
 /* The introspection tool's end of the socket. */
 static int tool_fd = -1;
 static __u32 tool_seq;
+
+/* A whole message received from KVM. */
+struct raw_msg {
+	struct kvmi_msg_hdr hdr;
+	__u8 data[KVMI_MAX_MSG_SIZE];
+};
+
+#define MAX_STASHED_EVENTS	16
+
+/* The vCPU events received while the tool waited for a reply. */
+static struct raw_msg stashed_events[MAX_STASHED_EVENTS];
+static unsigned int nr_stashed_events;
 
 static const __u8 test_uuid[16] = {
 	0x6b, 0x76, 0x6d, 0x69, 0x2d, 0x73, 0x65, 0x6c,
@@ -122,6 +159,145 @@ static void guest_demo_code(char *page)
 {
 	memcpy(page, demo_text, sizeof(demo_text));
 	GUEST_SYNC(0);
+	GUEST_DONE();
+}
+
+/*
+ * The vCPU guest: it spins until the host releases the next step, then
+ * runs the operation chosen by the host and reports its result with
+ * GUEST_SYNC(result).  The host never stops the vCPU for this, so the vCPU
+ * stays in KVM_RUN and serves the vCPU commands.
+ */
+enum {
+	GOP_NOP = 1,
+	GOP_HYPERCALL,		/* rdi = guest_arg1, rsi = guest_arg2 */
+	GOP_HYPERCALL_SET_REGS,	/* expects TOOL_RBX/RCX/RDX afterwards */
+	GOP_HYPERCALL_LOOP,	/* guest_arg1 hypercalls, each returns 0 */
+	GOP_INT3,		/* result: the #BP handler count */
+	GOP_CPUID,		/* leaf 0 in guest_cpuid0[] */
+	GOP_DONE,
+};
+
+static __u64 guest_step;
+static __u64 guest_op;
+static __u64 guest_arg1;
+static __u64 guest_arg2;
+static __u64 guest_vmmcall;
+static __u64 guest_bp_count;
+static __u32 guest_cpuid0[4];
+
+struct hc_regs {
+	__u64 rax, rbx, rcx, rdx, rsi, rdi;
+};
+
+static void guest_hypercall(struct hc_regs *r)
+{
+	if (READ_ONCE(guest_vmmcall))
+		asm volatile("vmmcall"
+			     : "+a"(r->rax), "+b"(r->rbx), "+c"(r->rcx),
+			       "+d"(r->rdx), "+S"(r->rsi), "+D"(r->rdi)
+			     : : "memory");
+	else
+		asm volatile("vmcall"
+			     : "+a"(r->rax), "+b"(r->rbx), "+c"(r->rcx),
+			       "+d"(r->rdx), "+S"(r->rsi), "+D"(r->rdi)
+			     : : "memory");
+}
+
+/* The KVMI agent hypercall; returns rax. */
+static __u64 kvmi_agent_hypercall(void)
+{
+	struct hc_regs r = {
+		.rax = KVM_HC_XEN_HVM_OP,
+		.rdi = KVM_HC_XEN_HVM_OP_GUEST_REQUEST_VM_EVENT,
+	};
+
+	guest_hypercall(&r);
+	return r.rax;
+}
+
+/* A function made of an INT3 and a RET (see int3_gva()). */
+static void __naked kvmi_int3_fn(void)
+{
+	asm volatile("int3\n\t"
+		     "ret\n\t");
+}
+
+static void guest_bp_handler(struct ex_regs *regs)
+{
+	WRITE_ONCE(guest_bp_count, guest_bp_count + 1);
+}
+
+static __u64 guest_do_hypercall(__u64 op)
+{
+	struct hc_regs r = {
+		.rax = KVM_HC_XEN_HVM_OP,
+		.rbx = GUEST_RBX,
+		.rcx = GUEST_RCX,
+		.rdx = GUEST_RDX,
+		.rdi = READ_ONCE(guest_arg1),
+		.rsi = READ_ONCE(guest_arg2),
+	};
+	bool set = op == GOP_HYPERCALL_SET_REGS;
+
+	guest_hypercall(&r);
+
+	GUEST_ASSERT_EQ(r.rbx, set ? TOOL_RBX : GUEST_RBX);
+	GUEST_ASSERT_EQ(r.rcx, set ? TOOL_RCX : GUEST_RCX);
+	GUEST_ASSERT_EQ(r.rdx, set ? TOOL_RDX : GUEST_RDX);
+
+	return r.rax;
+}
+
+static __u64 guest_do_op(__u64 op)
+{
+	__u32 *c = guest_cpuid0;
+	__u64 i, n;
+
+	switch (op) {
+	case GOP_NOP:
+		return 0;
+	case GOP_HYPERCALL:
+	case GOP_HYPERCALL_SET_REGS:
+		return guest_do_hypercall(op);
+	case GOP_HYPERCALL_LOOP:
+		n = READ_ONCE(guest_arg1);
+		for (i = 0; i < n; i++)
+			GUEST_ASSERT_EQ(kvmi_agent_hypercall(), 0);
+		return 0;
+	case GOP_INT3:
+		kvmi_int3_fn();
+		return READ_ONCE(guest_bp_count);
+	case GOP_CPUID:
+		cpuid(0, &c[0], &c[1], &c[2], &c[3]);
+		return c[0];
+	default:
+		GUEST_FAIL("Unknown op %lu", (unsigned long)op);
+		return 0;
+	}
+}
+
+static void guest_vcpu_code(void)
+{
+	__u64 step, op;
+
+	for (step = 1;; step++) {
+		while (READ_ONCE(guest_step) < step)
+			asm volatile("pause" : : : "memory");
+
+		op = READ_ONCE(guest_op);
+		if (op == GOP_DONE)
+			break;
+		GUEST_SYNC(guest_do_op(op));
+	}
+
+	GUEST_DONE();
+}
+
+/* Used by the #BP intercept probe. */
+static void guest_int3_code(void)
+{
+	kvmi_int3_fn();
 	GUEST_DONE();
 }
 
@@ -269,6 +445,7 @@ static void hook_introspection(struct kvm_vm *vm)
 	close_tool_socket();
 	tool_fd = tool;
 	tool_seq = 0;
+	nr_stashed_events = 0;
 }
 
 static void unhook_introspection(struct kvm_vm *vm)
@@ -375,6 +552,71 @@ static __u32 send_message(__u16 id, const void *data, size_t len)
 	return seq;
 }
 
+static void receive_body(struct raw_msg *m)
+{
+	TEST_ASSERT(m->hdr.size <= KVMI_MAX_MSG_SIZE,
+		    "Message id %u from KVM with size %u", m->hdr.id,
+		    m->hdr.size);
+	receive_exact(m->data, m->hdr.size, "the message body");
+}
+
+static void stash_event(const struct kvmi_msg_hdr *hdr)
+{
+	struct raw_msg *m;
+
+	TEST_ASSERT(nr_stashed_events < MAX_STASHED_EVENTS,
+		    "Too many events received while waiting for replies");
+	m = &stashed_events[nr_stashed_events++];
+	m->hdr = *hdr;
+	receive_body(m);
+}
+
+/* The next message that is not a reply: a stashed event or a new one. */
+static void receive_event_msg(struct raw_msg *m)
+{
+	if (nr_stashed_events) {
+		*m = stashed_events[0];
+		nr_stashed_events--;
+		memmove(&stashed_events[0], &stashed_events[1],
+			nr_stashed_events * sizeof(stashed_events[0]));
+		return;
+	}
+
+	receive_exact(&m->hdr, sizeof(m->hdr), "the event message header");
+	receive_body(m);
+}
+
+static void check_sregs_padding(const struct kvm_sregs *sregs,
+				const char *what)
+{
+	const struct kvm_segment *segs[] = {
+		&sregs->cs, &sregs->ds, &sregs->es, &sregs->fs,
+		&sregs->gs, &sregs->ss, &sregs->tr, &sregs->ldt,
+	};
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(segs); i++)
+		TEST_ASSERT(!segs[i]->padding,
+			    "%s: non-zero padding in segment %u", what, i);
+	TEST_ASSERT(is_zero(sregs->gdt.padding, sizeof(sregs->gdt.padding)) &&
+		    is_zero(sregs->idt.padding, sizeof(sregs->idt.padding)),
+		    "%s: non-zero padding in gdt/idt", what);
+}
+
+static void check_registers_padding(const void *rpl)
+{
+	const struct kvmi_vcpu_get_registers_reply *regs = rpl;
+	__u32 i;
+
+	TEST_ASSERT(!regs->padding, "GET_REGISTERS reply: non-zero padding");
+	TEST_ASSERT(!regs->msrs.pad, "GET_REGISTERS reply: non-zero msrs.pad");
+	for (i = 0; i < regs->msrs.nmsrs && i < MAX_GET_REGISTERS_MSRS; i++)
+		TEST_ASSERT(!regs->msrs.entries[i].reserved,
+			    "GET_REGISTERS reply: non-zero entries[%u].reserved",
+			    i);
+	check_sregs_padding(&regs->sregs, "GET_REGISTERS reply");
+}
+
 /* Check the padding of the command-specific reply data. */
 static void check_reply_padding(__u16 id, const void *rpl)
 {
@@ -391,6 +633,9 @@ static void check_reply_padding(__u16 id, const void *rpl)
 		TEST_ASSERT(is_zero(info->padding, sizeof(info->padding)),
 			    "VM_GET_INFO reply: non-zero padding");
 		break;
+	case KVMI_VCPU_GET_REGISTERS:
+		check_registers_padding(rpl);
+		break;
 	default:
 		break;
 	}
@@ -405,7 +650,15 @@ static int receive_reply(__u16 id, __u32 seq, void *rpl, size_t rpl_size)
 	struct kvmi_error_code ec;
 	struct kvmi_msg_hdr hdr;
 
-	receive_exact(&hdr, sizeof(hdr), "the reply header");
+	/* A vCPU event may come first; keep it for receive_vcpu_event(). */
+	for (;;) {
+		receive_exact(&hdr, sizeof(hdr), "the reply header");
+		if (hdr.id != KVMI_VCPU_EVENT ||
+		    hdr.size < VCPU_EVENT_COMMON_SIZE)
+			break;
+		stash_event(&hdr);
+	}
+
 	TEST_ASSERT(hdr.id == id, "Reply id %u, expected %u", hdr.id, id);
 	TEST_ASSERT(hdr.seq == seq, "Reply seq %u, expected %u (id %u)",
 		    hdr.seq, seq, id);
@@ -648,6 +901,523 @@ static int __vm_write_physical(__u64 gpa, __u16 size, __u16 padding1,
 static int vm_write_physical(__u64 gpa, __u16 size, const void *data)
 {
 	return __vm_write_physical(gpa, size, 0, 0, data, size);
+}
+
+/* ------------------------------------------------------------------ */
+/* vCPU runner threads                                                 */
+/* ------------------------------------------------------------------ */
+
+#define RUNNER_MAX_SYNCS	64
+
+/*
+ * A thread that keeps a vCPU in KVM_RUN (so that it serves the vCPU
+ * commands and sends events), records the GUEST_SYNC arguments and stops
+ * on GUEST_DONE, on an exit that is not a ucall, or after a GUEST_SYNC
+ * once @stop is set.  A guest assertion fails the whole case.
+ */
+struct vcpu_runner {
+	struct kvm_vcpu *vcpu;
+	pthread_t thread;
+	bool running;
+	bool stop;
+	bool finished;
+	bool done;
+	int ret;
+	__u32 exit_reason;
+	unsigned int nr_syncs;
+	unsigned int consumed;
+	__u64 args[RUNNER_MAX_SYNCS];
+};
+
+static struct vcpu_runner runners[MAX_RUNNERS];
+
+static void *runner_thread(void *arg)
+{
+	struct vcpu_runner *r = arg;
+	struct ucall uc;
+	unsigned int n;
+
+	for (;;) {
+		r->ret = __vcpu_run(r->vcpu) ? -errno : 0;
+		if (r->ret == -EINTR)
+			continue;
+		r->exit_reason = r->vcpu->run->exit_reason;
+		if (r->ret || r->exit_reason != KVM_EXIT_IO)
+			break;
+
+		switch (get_ucall(r->vcpu, &uc)) {
+		case UCALL_SYNC:
+			n = r->nr_syncs;
+			TEST_ASSERT(n - READ_ONCE(r->consumed) < RUNNER_MAX_SYNCS,
+				    "Too many unconsumed GUEST_SYNCs");
+			r->args[n % RUNNER_MAX_SYNCS] = uc.args[1];
+			__atomic_store_n(&r->nr_syncs, n + 1, __ATOMIC_RELEASE);
+			if (READ_ONCE(r->stop))
+				goto out;
+			continue;
+		case UCALL_DONE:
+			r->done = true;
+			goto out;
+		case UCALL_ABORT:
+			REPORT_GUEST_ASSERT(uc);
+			break;
+		default:
+			TEST_FAIL("vCPU %u: unexpected exit (reason %u)",
+				  r->vcpu->id, r->exit_reason);
+		}
+	}
+out:
+	__atomic_store_n(&r->finished, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void start_runner(unsigned int idx, struct kvm_vcpu *vcpu)
+{
+	struct vcpu_runner *r = &runners[idx];
+
+	TEST_ASSERT(!r->running, "Runner %u already started", idx);
+	r->vcpu = vcpu;
+	r->stop = false;
+	r->finished = false;
+	r->running = true;
+	TEST_ASSERT(!pthread_create(&r->thread, NULL, runner_thread, r),
+		    "pthread_create() failed");
+}
+
+/* Wait for the thread; it must stop on its own, soon. */
+static void join_runner(unsigned int idx)
+{
+	struct vcpu_runner *r = &runners[idx];
+	long long deadline = now_ms() + SOCKET_TIMEOUT_SEC * 1000LL;
+
+	TEST_ASSERT(r->running, "Runner %u not started", idx);
+	while (!__atomic_load_n(&r->finished, __ATOMIC_ACQUIRE)) {
+		TEST_ASSERT(now_ms() < deadline,
+			    "vCPU %u did not leave KVM_RUN in %d seconds", idx,
+			    SOCKET_TIMEOUT_SEC);
+		usleep(1000);
+	}
+	pthread_join(r->thread, NULL);
+	r->running = false;
+}
+
+/* The result of the next guest operation (its GUEST_SYNC argument). */
+static __u64 runner_result(unsigned int idx)
+{
+	struct vcpu_runner *r = &runners[idx];
+	long long deadline = now_ms() + SOCKET_TIMEOUT_SEC * 1000LL;
+	unsigned int n;
+
+	while (__atomic_load_n(&r->nr_syncs, __ATOMIC_ACQUIRE) <= r->consumed) {
+		bool finished = __atomic_load_n(&r->finished, __ATOMIC_ACQUIRE);
+
+		if (finished &&
+		    __atomic_load_n(&r->nr_syncs, __ATOMIC_ACQUIRE) <= r->consumed)
+			TEST_FAIL("vCPU %u stopped (ret %d, exit reason %u) before GUEST_SYNC",
+				  r->vcpu->id, r->ret, r->exit_reason);
+		TEST_ASSERT(now_ms() < deadline,
+			    "vCPU %u: no GUEST_SYNC in %d seconds", r->vcpu->id,
+			    SOCKET_TIMEOUT_SEC);
+		usleep(1000);
+	}
+
+	n = r->consumed;
+	WRITE_ONCE(r->consumed, n + 1);
+	return r->args[n % RUNNER_MAX_SYNCS];
+}
+
+/* Let the guest(s) run @op with the given arguments. */
+static void guest_start(__u64 op, __u64 arg1, __u64 arg2)
+{
+	guest_op = op;
+	guest_arg1 = arg1;
+	guest_arg2 = arg2;
+	sync_global_to_guest(test_vm, guest_op);
+	sync_global_to_guest(test_vm, guest_arg1);
+	sync_global_to_guest(test_vm, guest_arg2);
+
+	/* Released last, in one store: the guest reads the step first. */
+	guest_step++;
+	WRITE_ONCE(*(__u64 *)addr_gva2hva(test_vm, (vm_vaddr_t)&guest_step),
+		   guest_step);
+}
+
+/* Run @op on vCPU 0 and return its result. */
+static __u64 guest_run(__u64 op, __u64 arg1, __u64 arg2)
+{
+	guest_start(op, arg1, arg2);
+	return runner_result(0);
+}
+
+static void guest_start_hypercall(void)
+{
+	guest_start(GOP_HYPERCALL, KVM_HC_XEN_HVM_OP_GUEST_REQUEST_VM_EVENT, 0);
+}
+
+#define EXPECT_RESULT(result, expected)					\
+do {									\
+	__u64 __r = (result);						\
+	__u64 __e = (expected);						\
+									\
+	TEST_ASSERT(__r == __e, "%s = %#llx, expected %#llx", #result,	\
+		    (unsigned long long)__r, (unsigned long long)__e);	\
+} while (0)
+
+/* Stop the runner of vCPU 0 after a GUEST_SYNC (the vCPU leaves KVM_RUN). */
+static void stop_runner(void)
+{
+	WRITE_ONCE(runners[0].stop, true);
+	guest_run(GOP_NOP, 0, 0);
+	join_runner(0);
+	TEST_ASSERT(!runners[0].done, "The guest finished");
+}
+
+/* The guests finish; every started runner must see GUEST_DONE. */
+static void finish_guests(void)
+{
+	unsigned int i;
+
+	guest_start(GOP_DONE, 0, 0);
+	for (i = 0; i < MAX_RUNNERS; i++) {
+		if (!runners[i].running)
+			continue;
+		join_runner(i);
+		TEST_ASSERT(runners[i].done,
+			    "vCPU %u: no GUEST_DONE (ret %d, exit reason %u)",
+			    i, runners[i].ret, runners[i].exit_reason);
+	}
+}
+
+/* Must follow the creation of every VM running guest_vcpu_code. */
+static void prepare_vcpu_guest(void)
+{
+	guest_vmmcall = host_cpu_is_amd;
+	sync_global_to_guest(test_vm, guest_vmmcall);
+	guest_step = 0;
+	memset(runners, 0, sizeof(runners));
+}
+
+/* A hooked 1-vCPU VM running guest_vcpu_code in runner 0. */
+static void setup_vcpu_vm(void)
+{
+	setup_vm(guest_vcpu_code);
+	prepare_vcpu_guest();
+	start_runner(0, test_vcpu);
+}
+
+static void finish_vcpu_vm(void)
+{
+	finish_guests();
+	teardown_vm();
+}
+
+/* ------------------------------------------------------------------ */
+/* Introspection tool side: vCPU commands and events                   */
+/* ------------------------------------------------------------------ */
+
+static int __do_vcpu_command(struct kvmi_vcpu_hdr vh, __u16 id,
+			     const void *req, size_t req_size,
+			     void *rpl, size_t rpl_size)
+{
+	static __u8 buf[KVMI_MAX_MSG_SIZE];
+
+	TEST_ASSERT(sizeof(vh) + req_size <= sizeof(buf),
+		    "vCPU command too big: %zu", req_size);
+	memcpy(buf, &vh, sizeof(vh));
+	if (req_size)
+		memcpy(buf + sizeof(vh), req, req_size);
+
+	return do_command(id, buf, sizeof(vh) + req_size, rpl, rpl_size);
+}
+
+/* Send vCPU command @id (prepending a kvmi_vcpu_hdr); returns the err. */
+static int do_vcpu_command(__u16 vcpu_idx, __u16 id, const void *req,
+			   size_t req_size, void *rpl, size_t rpl_size)
+{
+	struct kvmi_vcpu_hdr vh = { .vcpu = vcpu_idx };
+
+	return __do_vcpu_command(vh, id, req, req_size, rpl, rpl_size);
+}
+
+static int __vcpu_control_events(__u16 vcpu, __u16 event_id, __u8 enable,
+				 __u8 padding1, __u32 padding2)
+{
+	struct kvmi_vcpu_control_events req = {
+		.event_id = event_id,
+		.enable = enable,
+		.padding1 = padding1,
+		.padding2 = padding2,
+	};
+
+	return do_vcpu_command(vcpu, KVMI_VCPU_CONTROL_EVENTS, &req,
+			       sizeof(req), NULL, 0);
+}
+
+static int vcpu_control_events(__u16 vcpu, __u16 event_id, __u8 enable)
+{
+	return __vcpu_control_events(vcpu, event_id, enable, 0, 0);
+}
+
+/* Allow and enable vCPU event @event_id on @vcpu (which must run). */
+static void enable_vcpu_event(__u16 vcpu, __u16 event_id)
+{
+	allow_event(event_id);
+	allow_command(KVMI_VCPU_CONTROL_EVENTS);
+	EXPECT_ERR(vcpu_control_events(vcpu, event_id, 1), 0);
+}
+
+static int __vm_pause_vcpu(__u16 vcpu, __u8 wait, __u8 padding1,
+			   __u32 padding2)
+{
+	struct kvmi_vm_pause_vcpu req = {
+		.vcpu = vcpu,
+		.wait = wait,
+		.padding1 = padding1,
+		.padding2 = padding2,
+	};
+
+	return do_command(KVMI_VM_PAUSE_VCPU, &req, sizeof(req), NULL, 0);
+}
+
+static int vm_pause_vcpu(__u16 vcpu, __u8 wait)
+{
+	return __vm_pause_vcpu(vcpu, wait, 0, 0);
+}
+
+static int vcpu_get_info(__u16 vcpu, struct kvmi_vcpu_get_info_reply *rpl)
+{
+	return do_vcpu_command(vcpu, KVMI_VCPU_GET_INFO, NULL, 0, rpl,
+			       sizeof(*rpl));
+}
+
+static int vcpu_get_cpuid(__u16 vcpu, __u32 function, __u32 index,
+			  struct kvmi_vcpu_get_cpuid_reply *rpl)
+{
+	struct kvmi_vcpu_get_cpuid req = {
+		.function = function,
+		.index = index,
+	};
+
+	return do_vcpu_command(vcpu, KVMI_VCPU_GET_CPUID, &req, sizeof(req),
+			       rpl, sizeof(*rpl));
+}
+
+/* A GET_REGISTERS reply with room for MAX_GET_REGISTERS_MSRS MSRs. */
+struct registers_reply {
+	struct kvmi_vcpu_get_registers_reply r;
+	struct kvm_msr_entry entries[MAX_GET_REGISTERS_MSRS];
+};
+
+/*
+ * GET_REGISTERS with @nmsrs announced but only @sent indexes in the
+ * message.  The reply is expected to hold @nmsrs MSRs.
+ */
+static int __vcpu_get_registers(__u16 vcpu, __u16 nmsrs, __u16 padding1,
+				__u32 padding2, const __u32 *msrs,
+				size_t sent, struct registers_reply *rpl)
+{
+	struct {
+		struct kvmi_vcpu_get_registers r;
+		__u32 idx[MAX_GET_REGISTERS_MSRS + 1];
+	} req = {
+		.r.nmsrs = nmsrs,
+		.r.padding1 = padding1,
+		.r.padding2 = padding2,
+	};
+	size_t n = nmsrs > MAX_GET_REGISTERS_MSRS ? 0 : nmsrs;
+
+	TEST_ASSERT(sent <= ARRAY_SIZE(req.idx), "Too many MSRs: %zu", sent);
+	memcpy(req.idx, msrs, sent * sizeof(*msrs));
+
+	return do_vcpu_command(vcpu, KVMI_VCPU_GET_REGISTERS, &req,
+			       sizeof(req.r) + sent * sizeof(*msrs), rpl,
+			       sizeof(rpl->r) + n * sizeof(rpl->entries[0]));
+}
+
+static int vcpu_get_registers(__u16 vcpu, const __u32 *msrs, __u16 nmsrs,
+			      struct registers_reply *rpl)
+{
+	return __vcpu_get_registers(vcpu, nmsrs, 0, 0, msrs, nmsrs, rpl);
+}
+
+static int vcpu_set_registers(__u16 vcpu, const struct kvm_regs *regs,
+			      size_t size)
+{
+	return do_vcpu_command(vcpu, KVMI_VCPU_SET_REGISTERS, regs, size,
+			       NULL, 0);
+}
+
+/* A vCPU event, as received. */
+struct vcpu_event {
+	struct kvmi_msg_hdr hdr;
+	__u16 event;
+	struct kvmi_vcpu_event common;
+	struct kvmi_vcpu_event_breakpoint bp;
+};
+
+/*
+ * Receive a vCPU event with @payload_size bytes of payload (the event
+ * must be the next message, or one received while waiting for a reply).
+ * Checks the sizes and every padding.  Returns the event id.
+ */
+static __u16 receive_vcpu_event(struct kvmi_msg_hdr *hdr,
+				struct kvmi_vcpu_event *common,
+				void *payload, size_t payload_size)
+{
+	static struct raw_msg m;
+	const struct kvmi_event_hdr *ev = (const void *)m.data;
+	const struct kvmi_vcpu_event *c = (const void *)(ev + 1);
+
+	receive_event_msg(&m);
+	TEST_ASSERT(m.hdr.id == KVMI_VCPU_EVENT,
+		    "Message id %u (size %u), expected a vCPU event",
+		    m.hdr.id, m.hdr.size);
+	TEST_ASSERT(m.hdr.size == VCPU_EVENT_COMMON_SIZE + payload_size,
+		    "Event %u: size %u, expected %zu", ev->event, m.hdr.size,
+		    VCPU_EVENT_COMMON_SIZE + payload_size);
+	TEST_ASSERT(m.hdr.seq, "Event %u: seq 0", ev->event);
+	TEST_ASSERT(is_zero(ev->padding, sizeof(ev->padding)),
+		    "Event %u: non-zero kvmi_event_hdr.padding", ev->event);
+	TEST_ASSERT(c->size == sizeof(*c), "Event %u: common size %u", ev->event,
+		    c->size);
+	TEST_ASSERT(c->size == 544, "kvmi_vcpu_event size %u", c->size);
+	TEST_ASSERT(!c->padding, "Event %u: non-zero kvmi_vcpu_event.padding",
+		    ev->event);
+	TEST_ASSERT(is_zero(c->arch.padding, sizeof(c->arch.padding)),
+		    "Event %u: non-zero arch.padding", ev->event);
+	TEST_ASSERT(c->arch.mode == 2 || c->arch.mode == 4 ||
+		    c->arch.mode == 8, "Event %u: mode %u", ev->event,
+		    c->arch.mode);
+	check_sregs_padding(&c->arch.sregs, "vCPU event");
+
+	*hdr = m.hdr;
+	*common = *c;
+	if (payload_size)
+		memcpy(payload, c + 1, payload_size);
+
+	return ev->event;
+}
+
+/* Receive the vCPU event @event_id, which must be the next event. */
+static void expect_vcpu_event(__u16 event_id, struct vcpu_event *ev)
+{
+	size_t size = event_id == KVMI_VCPU_EVENT_BREAKPOINT ?
+		      sizeof(ev->bp) : 0;
+
+	memset(ev, 0, sizeof(*ev));
+	ev->event = receive_vcpu_event(&ev->hdr, &ev->common, &ev->bp, size);
+	TEST_ASSERT(ev->event == event_id, "vCPU event %u, expected %u",
+		    ev->event, event_id);
+	if (size)
+		TEST_ASSERT(is_zero(ev->bp.padding, sizeof(ev->bp.padding)),
+			    "BREAKPOINT event: non-zero padding");
+}
+
+/* Send @size bytes of a reply (vCPU hdr + @rpl + extra zero bytes). */
+static void __reply_to_event(__u32 seq, struct kvmi_vcpu_hdr vh,
+			     const struct kvmi_vcpu_event_reply *rpl,
+			     size_t size)
+{
+	__u8 buf[64] = {};
+	int r;
+
+	TEST_ASSERT(size <= sizeof(buf), "Reply too big");
+	memcpy(buf, &vh, sizeof(vh));
+	memcpy(buf + sizeof(vh), rpl, sizeof(*rpl));
+
+	r = __send_message(KVMI_VCPU_EVENT, size, seq, buf, size);
+	TEST_ASSERT(!r, "Sending the event reply failed: %s", err_str(r));
+}
+
+static void reply_to_event(__u32 seq, __u16 vcpu, __u8 event_id,
+			   __u8 action)
+{
+	struct kvmi_vcpu_event_reply rpl = {
+		.action = action,
+		.event = event_id,
+	};
+	struct kvmi_vcpu_hdr vh = { .vcpu = vcpu };
+
+	__reply_to_event(seq, vh, &rpl, sizeof(vh) + sizeof(rpl));
+}
+
+static void reply_continue(const struct vcpu_event *ev)
+{
+	reply_to_event(ev->hdr.seq, ev->common.vcpu, ev->event,
+		       KVMI_EVENT_ACTION_CONTINUE);
+}
+
+/* The guest hypercall of vCPU 0 raises an event; returns it in @ev. */
+static void hypercall_event(struct vcpu_event *ev)
+{
+	guest_start_hypercall();
+	expect_vcpu_event(KVMI_VCPU_EVENT_HYPERCALL, ev);
+	TEST_ASSERT(ev->common.vcpu == 0, "Event from vCPU %u",
+		    ev->common.vcpu);
+}
+
+/* The crash exit of a CRASH reply, seen by the runner of vCPU 0. */
+static void check_crash_exit(void)
+{
+	struct kvm_run *run = test_vcpu->run;
+
+	join_runner(0);
+	TEST_ASSERT(!runners[0].ret && !runners[0].done,
+		    "KVM_RUN: ret %d, done %d", runners[0].ret,
+		    runners[0].done);
+	TEST_ASSERT(runners[0].exit_reason == KVM_EXIT_SYSTEM_EVENT,
+		    "Exit reason %u, expected KVM_EXIT_SYSTEM_EVENT",
+		    runners[0].exit_reason);
+	TEST_ASSERT(run->system_event.type == KVM_SYSTEM_EVENT_CRASH,
+		    "system_event.type %u", run->system_event.type);
+	TEST_ASSERT(run->system_event.ndata == 1, "system_event.ndata %u",
+		    run->system_event.ndata);
+	TEST_ASSERT(run->system_event.data[0] == KVMI_CRASH_SYSTEM_EVENT_DATA,
+		    "system_event.data[0] %#llx",
+		    (unsigned long long)run->system_event.data[0]);
+}
+
+static char *skip_reason;
+
+static void __noreturn skip_case(const char *reason)
+{
+	snprintf(skip_reason, PAGE_BYTES, "%s", reason);
+	exit(KSFT_SKIP);
+}
+
+/*
+ * Does the CPU deliver the #BP intercept?  QEMU TCG (SVM) does not: the
+ * guest takes its own #BP even with KVM_GUESTDBG_USE_SW_BP.
+ */
+static bool bp_intercept_works(void)
+{
+	struct kvm_guest_debug dbg = {
+		.control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_SW_BP,
+	};
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+	bool works;
+	int r;
+
+	vm = vm_create_with_one_vcpu(&vcpu, guest_int3_code);
+	vm_install_exception_handler(vm, BP_VECTOR, guest_bp_handler);
+	vcpu_guest_debug_set(vcpu, &dbg);
+
+	do {
+		r = __vcpu_run(vcpu);
+	} while (r && errno == EINTR);
+	works = !r && vcpu->run->exit_reason == KVM_EXIT_DEBUG;
+	pr_info("# #BP probe: KVM_RUN %d, exit reason %u\n", r,
+		vcpu->run->exit_reason);
+
+	kvm_vm_free(vm);
+	return works;
+}
+
+static void require_bp_intercept(void)
+{
+	if (!bp_intercept_works())
+		skip_case("the #BP intercept is not delivered by this CPU (QEMU TCG)");
 }
 
 /* ------------------------------------------------------------------ */
@@ -1135,7 +1905,7 @@ static void test_unknown_message_ids(void)
 	static const __u16 ids[] = {
 		0xffff, KVMI_VM_SET_PAGE_ACCESS, KVMI_VM_GET_MAX_GFN,
 		KVMI_VM_GET_MAP_TOKEN, 0x7ffe, 100, KVMI_VM_EVENT,
-		KVMI_VCPU_EVENT, KVMI_VCPU_GET_INFO, KVMI_VCPU_GET_REGISTERS,
+		KVMI_VM_CONTROL_CLEANUP, KVMI_VCPU_CONTROL_CR,
 		KVMI_VCPU_TRANSLATE_GVA, 0x7fff,
 	};
 	__u8 payload[16] = {};
@@ -1519,12 +2289,18 @@ static void test_vm_check_command(void)
 	static const __u16 disallowed[] = {
 		KVMI_VM_GET_INFO, KVMI_VM_CONTROL_EVENTS,
 		KVMI_VM_READ_PHYSICAL, KVMI_VM_WRITE_PHYSICAL,
+		KVMI_VM_PAUSE_VCPU, KVMI_VCPU_GET_INFO,
+		KVMI_VCPU_CONTROL_EVENTS, KVMI_VCPU_GET_REGISTERS,
+		KVMI_VCPU_SET_REGISTERS, KVMI_VCPU_GET_CPUID,
 	};
 	static const __u16 unknown[] = {
-		KVMI_VM_EVENT, KVMI_VCPU_EVENT, KVMI_VM_SET_PAGE_ACCESS,
-		KVMI_VM_GET_MAX_GFN, KVMI_VM_GET_MAP_TOKEN, 0xffff, 0x7ffe,
-		KVMI_VCPU_GET_INFO, KVMI_VCPU_CONTROL_EVENTS,
-		KVMI_VCPU_TRANSLATE_GVA, 31, 40,
+		KVMI_VM_EVENT, KVMI_VCPU_EVENT, KVMI_VM_CONTROL_CLEANUP,
+		KVMI_VM_SET_PAGE_ACCESS, KVMI_VM_GET_MAX_GFN,
+		KVMI_VM_GET_MAP_TOKEN, 0xffff, 0x7ffe, KVMI_VCPU_CONTROL_CR,
+		KVMI_VCPU_INJECT_EXCEPTION, KVMI_VCPU_GET_XCR,
+		KVMI_VCPU_GET_XSAVE, KVMI_VCPU_SET_XSAVE,
+		KVMI_VCPU_GET_MTRR_TYPE, KVMI_VCPU_CONTROL_MSR,
+		KVMI_VCPU_CONTROL_SINGLESTEP, KVMI_VCPU_TRANSLATE_GVA, 31, 40,
 	};
 	unsigned int i;
 
@@ -1557,17 +2333,30 @@ static void test_vm_check_command(void)
 
 static void test_vm_check_event(void)
 {
+	static const __u16 vcpu_events[] = {
+		KVMI_VCPU_EVENT_PAUSE, KVMI_VCPU_EVENT_HYPERCALL,
+		KVMI_VCPU_EVENT_BREAKPOINT,
+	};
 	static const __u16 unknown[] = {
-		1, 2, 3, 19, 20, 21, 0xff, 0xffff,
-		KVMI_VCPU_EVENT_PAUSE, KVMI_VCPU_EVENT_SINGLESTEP,
+		2, 4, 7, 9, 11, 13, 15, 17, 19, 20, 21, 0xff, 0xffff,
+		KVMI_VCPU_EVENT_CR, KVMI_VCPU_EVENT_SINGLESTEP,
 	};
 	unsigned int i;
 
 	setup_vm(guest_idle_code);
 
 	EXPECT_ERR(vm_check_event(KVMI_VM_EVENT_UNHOOK, 0, 0), -KVM_EPERM);
+	for (i = 0; i < ARRAY_SIZE(vcpu_events); i++)
+		EXPECT_ERR(vm_check_event(vcpu_events[i], 0, 0), -KVM_EPERM);
 	for (i = 0; i < ARRAY_SIZE(unknown); i++)
 		EXPECT_ERR(vm_check_event(unknown[i], 0, 0), -KVM_ENOENT);
+
+	for (i = 0; i < ARRAY_SIZE(vcpu_events); i++) {
+		allow_event(vcpu_events[i]);
+		EXPECT_ERR(vm_check_event(vcpu_events[i], 0, 0), 0);
+		EXPECT_ERR(vm_check_event(vcpu_events[i], 1, 0), -KVM_EINVAL);
+	}
+	EXPECT_ERR(vm_check_event(KVMI_VM_EVENT_UNHOOK, 0, 0), -KVM_EPERM);
 
 	allow_event(KVMI_VM_EVENT_UNHOOK);
 	EXPECT_ERR(vm_check_event(KVMI_VM_EVENT_UNHOOK, 0, 0), 0);
@@ -1819,6 +2608,850 @@ static void test_vm_write_physical_invalid(void)
 }
 
 /* ------------------------------------------------------------------ */
+/* Cases: vCPU commands and events                                     */
+/* ------------------------------------------------------------------ */
+
+/* Receive @n PAUSE events from vCPU 0, replying CONTINUE to each. */
+static void handle_pause_events(unsigned int n)
+{
+	struct vcpu_event ev;
+	__u32 last_seq = 0;
+
+	while (n--) {
+		expect_vcpu_event(KVMI_VCPU_EVENT_PAUSE, &ev);
+		TEST_ASSERT(ev.common.vcpu == 0, "PAUSE from vCPU %u",
+			    ev.common.vcpu);
+		TEST_ASSERT(ev.hdr.seq > last_seq, "seq %u after %u",
+			    ev.hdr.seq, last_seq);
+		last_seq = ev.hdr.seq;
+		reply_continue(&ev);
+	}
+	expect_nothing(100);
+}
+
+static void test_pause_vcpu(void)
+{
+	__u8 wait;
+
+	setup_vcpu_vm();
+	allow_command(KVMI_VM_PAUSE_VCPU);
+
+	EXPECT_ERR(__vm_pause_vcpu(0, 0, 1, 0), -KVM_EINVAL);
+	EXPECT_ERR(__vm_pause_vcpu(0, 0, 0, 1), -KVM_EINVAL);
+	EXPECT_ERR(vm_pause_vcpu(0, 2), -KVM_EINVAL);
+	EXPECT_ERR(vm_pause_vcpu(0, 0xff), -KVM_EINVAL);
+	/* The PAUSE event is not allowed; checked before the vCPU index. */
+	EXPECT_ERR(vm_pause_vcpu(0, 0), -KVM_EPERM);
+	EXPECT_ERR(vm_pause_vcpu(0, 1), -KVM_EPERM);
+	EXPECT_ERR(vm_pause_vcpu(5, 0), -KVM_EPERM);
+
+	allow_event(KVMI_VCPU_EVENT_PAUSE);
+	EXPECT_ERR(vm_pause_vcpu(1, 0), -KVM_EINVAL);
+	EXPECT_ERR(vm_pause_vcpu(5, 1), -KVM_EINVAL);
+	EXPECT_ERR(vm_pause_vcpu(0xffff, 0), -KVM_EINVAL);
+	expect_nothing(100);
+
+	for (wait = 0; wait <= 1; wait++) {
+		EXPECT_ERR(vm_pause_vcpu(0, wait), 0);
+		handle_pause_events(1);
+
+		/* One event per command. */
+		EXPECT_ERR(vm_pause_vcpu(0, wait), 0);
+		EXPECT_ERR(vm_pause_vcpu(0, wait), 0);
+		handle_pause_events(2);
+
+		/* The vCPU keeps running. */
+		EXPECT_RESULT(guest_run(GOP_NOP, 0, 0), 0);
+	}
+
+	finish_vcpu_vm();
+}
+
+static void test_pause_vcpu_busy(void)
+{
+	unsigned int i;
+
+	/* The vCPU is not in KVM_RUN: the requests stay pending. */
+	setup_vm(guest_vcpu_code);
+	prepare_vcpu_guest();
+	allow_command(KVMI_VM_PAUSE_VCPU);
+	allow_event(KVMI_VCPU_EVENT_PAUSE);
+
+	for (i = 0; i < MAX_PENDING_PAUSE; i++)
+		EXPECT_ERR(vm_pause_vcpu(0, 0), 0);
+	EXPECT_ERR(vm_pause_vcpu(0, 0), -KVM_EBUSY);
+	EXPECT_ERR(vm_pause_vcpu(0, 1), -KVM_EBUSY);
+	expect_nothing(100);
+
+	start_runner(0, test_vcpu);
+	handle_pause_events(MAX_PENDING_PAUSE);
+	EXPECT_RESULT(guest_run(GOP_NOP, 0, 0), 0);
+
+	/* Room again. */
+	EXPECT_ERR(vm_pause_vcpu(0, 1), 0);
+	handle_pause_events(1);
+
+	finish_vcpu_vm();
+}
+
+static void test_vcpu_common_checks(void)
+{
+	struct kvmi_vcpu_event_reply er = {};
+	struct kvmi_vcpu_get_info_reply info;
+	struct kvm_mp_state mp = { .mp_state = KVM_MP_STATE_UNINITIALIZED };
+	struct kvm_vcpu *vcpus[2];
+	struct kvmi_vcpu_hdr vh;
+	__u8 zero[sizeof(vh) + sizeof(er)] = {};
+
+	test_vm = vm_create_with_vcpus(2, guest_vcpu_code, vcpus);
+	test_vcpu = vcpus[0];
+	hook_introspection(test_vm);
+	prepare_vcpu_guest();
+	vcpu_mp_state_set(vcpus[1], &mp);
+
+	/* Not allowed: checked first. */
+	EXPECT_ERR(vcpu_get_info(0, &info), -KVM_EPERM);
+	EXPECT_ERR(vcpu_get_info(2, &info), -KVM_EPERM);
+	vh = (struct kvmi_vcpu_hdr){ .vcpu = 0, .padding1 = 1 };
+	EXPECT_ERR(__do_vcpu_command(vh, KVMI_VCPU_GET_INFO, NULL, 0, NULL, 0),
+		   -KVM_EPERM);
+
+	allow_command(KVMI_VCPU_GET_INFO);
+	vh = (struct kvmi_vcpu_hdr){ .vcpu = 0, .padding1 = 1 };
+	EXPECT_ERR(__do_vcpu_command(vh, KVMI_VCPU_GET_INFO, NULL, 0, NULL, 0),
+		   -KVM_EINVAL);
+	vh = (struct kvmi_vcpu_hdr){ .vcpu = 0, .padding2 = 1 };
+	EXPECT_ERR(__do_vcpu_command(vh, KVMI_VCPU_GET_INFO, NULL, 0, NULL, 0),
+		   -KVM_EINVAL);
+	vh = (struct kvmi_vcpu_hdr){ .vcpu = 9, .padding2 = 0x80000000 };
+	EXPECT_ERR(__do_vcpu_command(vh, KVMI_VCPU_GET_INFO, NULL, 0, NULL, 0),
+		   -KVM_EINVAL);
+	EXPECT_ERR(vcpu_get_info(2, &info), -KVM_EINVAL);
+	EXPECT_ERR(vcpu_get_info(0xffff, &info), -KVM_EINVAL);
+	EXPECT_ERR(vcpu_get_info(1, &info), -KVM_EAGAIN);
+
+	/* Event replies get the same checks, EPERM excepted. */
+	vh = (struct kvmi_vcpu_hdr){ .vcpu = 0, .padding1 = 1 };
+	EXPECT_ERR(__do_vcpu_command(vh, KVMI_VCPU_EVENT, &er, sizeof(er),
+				     NULL, 0), -KVM_EINVAL);
+	vh = (struct kvmi_vcpu_hdr){ .vcpu = 0, .padding2 = 1 };
+	EXPECT_ERR(__do_vcpu_command(vh, KVMI_VCPU_EVENT, &er, sizeof(er),
+				     NULL, 0), -KVM_EINVAL);
+	EXPECT_ERR(do_vcpu_command(2, KVMI_VCPU_EVENT, &er, sizeof(er),
+				   NULL, 0), -KVM_EINVAL);
+	EXPECT_ERR(do_vcpu_command(1, KVMI_VCPU_EVENT, &er, sizeof(er),
+				   NULL, 0), -KVM_EAGAIN);
+
+	/* No running vCPU was needed so far. */
+	start_runner(0, test_vcpu);
+	EXPECT_ERR(vcpu_get_info(0, &info), 0);
+	EXPECT_ERR(vcpu_get_info(1, &info), -KVM_EAGAIN);
+
+	/* A reply while no event is pending: the connection is closed. */
+	send_message(KVMI_VCPU_EVENT, zero, sizeof(zero));
+	expect_eof();
+
+	/* The vCPU goes on. */
+	EXPECT_RESULT(guest_run(GOP_NOP, 0, 0), 0);
+	finish_vcpu_vm();
+}
+
+static void test_vcpu_get_info(void)
+{
+	struct kvmi_vcpu_get_info_reply info;
+
+	setup_vcpu_vm();
+	allow_command(KVMI_VCPU_GET_INFO);
+
+	/* receive_reply() checks the size: 8 + 8. */
+	EXPECT_ERR(vcpu_get_info(0, &info), 0);
+	pr_info("# tsc_speed %llu\n", (unsigned long long)info.tsc_speed);
+	EXPECT_ERR(vcpu_get_info(0, &info), 0);
+
+	finish_vcpu_vm();
+}
+
+static void test_vcpu_control_events(void)
+{
+	static const __u16 known[] = {
+		KVMI_VCPU_EVENT_PAUSE, KVMI_VCPU_EVENT_HYPERCALL,
+		KVMI_VCPU_EVENT_BREAKPOINT,
+	};
+	static const __u16 unknown[] = {
+		0, 2, 7, 19, 21, KVMI_VCPU_EVENT_CR, 0xffff,
+	};
+	unsigned int i;
+
+	setup_vcpu_vm();
+	EXPECT_ERR(vcpu_control_events(0, KVMI_VCPU_EVENT_HYPERCALL, 1),
+		   -KVM_EPERM);
+	allow_command(KVMI_VCPU_CONTROL_EVENTS);
+
+	/* Nothing allowed yet: the EINVAL checks come first. */
+	EXPECT_ERR(__vcpu_control_events(0, KVMI_VCPU_EVENT_HYPERCALL, 1, 1, 0),
+		   -KVM_EINVAL);
+	EXPECT_ERR(__vcpu_control_events(0, KVMI_VCPU_EVENT_HYPERCALL, 1, 0, 1),
+		   -KVM_EINVAL);
+	EXPECT_ERR(vcpu_control_events(0, KVMI_VCPU_EVENT_HYPERCALL, 2),
+		   -KVM_EINVAL);
+	for (i = 0; i < ARRAY_SIZE(unknown); i++)
+		EXPECT_ERR(vcpu_control_events(0, unknown[i], 1), -KVM_EINVAL);
+	for (i = 0; i < ARRAY_SIZE(known); i++) {
+		EXPECT_ERR(vcpu_control_events(0, known[i], 1), -KVM_EPERM);
+		EXPECT_ERR(vcpu_control_events(0, known[i], 0), -KVM_EPERM);
+	}
+
+	for (i = 0; i < ARRAY_SIZE(known); i++) {
+		allow_event(known[i]);
+		EXPECT_ERR(vcpu_control_events(0, known[i], 1), 0);
+		EXPECT_ERR(vcpu_control_events(0, known[i], 1), 0);
+		EXPECT_ERR(vcpu_control_events(0, known[i], 0), 0);
+		EXPECT_ERR(vcpu_control_events(0, known[i], 0), 0);
+		EXPECT_ERR(__vcpu_control_events(0, known[i], 1, 0xff, 0),
+			   -KVM_EINVAL);
+		EXPECT_ERR(vcpu_control_events(0, known[i], 0xff), -KVM_EINVAL);
+	}
+
+	allow_event(-1);
+	for (i = 0; i < ARRAY_SIZE(unknown); i++)
+		EXPECT_ERR(vcpu_control_events(0, unknown[i], 1), -KVM_EINVAL);
+
+	/* Disallowing an enabled event: even disabling it is refused. */
+	EXPECT_ERR(vcpu_control_events(0, KVMI_VCPU_EVENT_HYPERCALL, 1), 0);
+	EXPECT_ERR(__event_feature(test_vm, 0, KVMI_VCPU_EVENT_HYPERCALL), 0);
+	EXPECT_ERR(vcpu_control_events(0, KVMI_VCPU_EVENT_HYPERCALL, 0),
+		   -KVM_EPERM);
+
+	finish_vcpu_vm();
+}
+
+static void test_vcpu_get_registers(void)
+{
+	static const __u32 msrs[] = { MSR_EFER, MSR_IA32_SYSENTER_CS };
+	static __u32 many[MAX_GET_REGISTERS_MSRS + 1];
+	static struct registers_reply rpl;
+	__u32 bad[] = { MSR_EFER, 0xdeadbeef };
+	struct kvm_sregs sregs;
+	struct vcpu_event ev;
+	__u64 efer, sysenter_cs;
+	unsigned int i;
+
+	setup_vm(guest_vcpu_code);
+	prepare_vcpu_guest();
+
+	/* Stable while the guest runs: taken before KVM_RUN. */
+	vcpu_sregs_get(test_vcpu, &sregs);
+	efer = vcpu_get_msr(test_vcpu, MSR_EFER);
+	sysenter_cs = vcpu_get_msr(test_vcpu, MSR_IA32_SYSENTER_CS);
+
+	start_runner(0, test_vcpu);
+	allow_command(KVMI_VCPU_GET_REGISTERS);
+	enable_vcpu_event(0, KVMI_VCPU_EVENT_HYPERCALL);
+
+	/* Outside an event too. */
+	EXPECT_ERR(vcpu_get_registers(0, msrs, ARRAY_SIZE(msrs), &rpl), 0);
+	TEST_ASSERT(rpl.r.mode == 8, "mode %u", rpl.r.mode);
+	TEST_ASSERT(rpl.r.sregs.cr3 == sregs.cr3 &&
+		    rpl.r.sregs.cr0 == sregs.cr0 &&
+		    rpl.r.sregs.cr4 == sregs.cr4 &&
+		    rpl.r.sregs.efer == sregs.efer,
+		    "GET_REGISTERS: control registers differ from KVM_GET_SREGS");
+
+	/* The vCPU is stopped in the event: its state is stable. */
+	hypercall_event(&ev);
+	TEST_ASSERT(ev.common.arch.regs.rbx == GUEST_RBX, "rbx %#llx",
+		    ev.common.arch.regs.rbx);
+
+	EXPECT_ERR(vcpu_get_registers(0, NULL, 0, &rpl), 0);
+	TEST_ASSERT(rpl.r.mode == 8, "mode %u", rpl.r.mode);
+	TEST_ASSERT(rpl.r.msrs.nmsrs == 0, "nmsrs %u", rpl.r.msrs.nmsrs);
+	TEST_ASSERT(!memcmp(&rpl.r.regs, &ev.common.arch.regs,
+			    sizeof(rpl.r.regs)),
+		    "GET_REGISTERS: regs differ from the event's");
+	TEST_ASSERT(!memcmp(&rpl.r.sregs, &ev.common.arch.sregs,
+			    sizeof(rpl.r.sregs)),
+		    "GET_REGISTERS: sregs differ from the event's");
+
+	EXPECT_ERR(vcpu_get_registers(0, msrs, ARRAY_SIZE(msrs), &rpl), 0);
+	TEST_ASSERT(rpl.r.msrs.nmsrs == 2, "nmsrs %u", rpl.r.msrs.nmsrs);
+	TEST_ASSERT(rpl.entries[0].index == MSR_EFER &&
+		    rpl.entries[1].index == MSR_IA32_SYSENTER_CS,
+		    "MSR indexes %#x %#x", rpl.entries[0].index,
+		    rpl.entries[1].index);
+	TEST_ASSERT(rpl.entries[0].data == efer &&
+		    rpl.entries[0].data == ev.common.arch.msrs.efer,
+		    "EFER %#llx, KVM_GET_MSRS %#llx, event %#llx",
+		    rpl.entries[0].data, efer, ev.common.arch.msrs.efer);
+	TEST_ASSERT(rpl.entries[1].data == sysenter_cs &&
+		    rpl.entries[1].data == ev.common.arch.msrs.sysenter_cs,
+		    "SYSENTER_CS %#llx, KVM_GET_MSRS %#llx, event %#llx",
+		    rpl.entries[1].data, sysenter_cs,
+		    ev.common.arch.msrs.sysenter_cs);
+
+	/* The largest request: 481 MSRs fill the reply (8 + 472 + 16 * 481). */
+	for (i = 0; i < ARRAY_SIZE(many); i++)
+		many[i] = MSR_EFER;
+	EXPECT_ERR(vcpu_get_registers(0, many, MAX_GET_REGISTERS_MSRS, &rpl),
+		   0);
+	TEST_ASSERT(rpl.r.msrs.nmsrs == MAX_GET_REGISTERS_MSRS &&
+		    rpl.entries[MAX_GET_REGISTERS_MSRS - 1].data == efer,
+		    "481 MSRs: nmsrs %u", rpl.r.msrs.nmsrs);
+
+	/* Errors. */
+	EXPECT_ERR(__vcpu_get_registers(0, 0, 1, 0, NULL, 0, &rpl),
+		   -KVM_EINVAL);
+	EXPECT_ERR(__vcpu_get_registers(0, 0, 0, 1, NULL, 0, &rpl),
+		   -KVM_EINVAL);
+	EXPECT_ERR(vcpu_get_registers(0, many, MAX_GET_REGISTERS_MSRS + 1,
+				      &rpl), -KVM_EINVAL);
+	EXPECT_ERR(__vcpu_get_registers(0, 2, 0, 0, msrs, 1, &rpl),
+		   -KVM_EINVAL);
+	EXPECT_ERR(__vcpu_get_registers(0, 1, 0, 0, NULL, 0, &rpl),
+		   -KVM_EINVAL);
+	EXPECT_ERR(vcpu_get_registers(0, bad, ARRAY_SIZE(bad), &rpl),
+		   -KVM_EINVAL);
+	EXPECT_ERR(vcpu_get_registers(0, bad + 1, 1, &rpl), -KVM_EINVAL);
+
+	reply_continue(&ev);
+	EXPECT_RESULT(runner_result(0), 0);
+
+	finish_vcpu_vm();
+}
+
+static void test_vcpu_set_registers(void)
+{
+	static struct registers_reply rpl;
+	struct vcpu_event ev;
+	struct kvm_regs regs = {};
+
+	setup_vcpu_vm();
+	allow_command(KVMI_VCPU_SET_REGISTERS);
+	allow_command(KVMI_VCPU_GET_REGISTERS);
+	enable_vcpu_event(0, KVMI_VCPU_EVENT_HYPERCALL);
+
+	/* Not waiting for a reply. */
+	EXPECT_ERR(vcpu_set_registers(0, &regs, sizeof(regs)),
+		   -KVM_EOPNOTSUPP);
+	EXPECT_ERR(vcpu_set_registers(0, &regs, sizeof(regs) - 8),
+		   -KVM_EINVAL);
+	EXPECT_ERR(vcpu_set_registers(0, &regs, 0), -KVM_EINVAL);
+
+	guest_start(GOP_HYPERCALL_SET_REGS,
+		    KVM_HC_XEN_HVM_OP_GUEST_REQUEST_VM_EVENT, 0);
+	expect_vcpu_event(KVMI_VCPU_EVENT_HYPERCALL, &ev);
+
+	regs = ev.common.arch.regs;
+	EXPECT_ERR(vcpu_set_registers(0, &regs, sizeof(regs) - 1),
+		   -KVM_EINVAL);
+
+	/* Staged: a second SET_REGISTERS replaces the first. */
+	regs.rbx = 1;
+	regs.rcx = 2;
+	regs.rdx = 3;
+	EXPECT_ERR(vcpu_set_registers(0, &regs, sizeof(regs)), 0);
+	regs.rbx = TOOL_RBX;
+	regs.rcx = TOOL_RCX;
+	regs.rdx = TOOL_RDX;
+	EXPECT_ERR(vcpu_set_registers(0, &regs, sizeof(regs)), 0);
+
+	/* Not written before the reply. */
+	EXPECT_ERR(vcpu_get_registers(0, NULL, 0, &rpl), 0);
+	TEST_ASSERT(rpl.r.regs.rbx == GUEST_RBX, "rbx %#llx before the reply",
+		    rpl.r.regs.rbx);
+
+	/* The guest checks rbx, rcx and rdx. */
+	reply_continue(&ev);
+	EXPECT_RESULT(runner_result(0), 0);
+
+	/* A later event does not reuse the staged registers. */
+	hypercall_event(&ev);
+	reply_continue(&ev);
+	EXPECT_RESULT(runner_result(0), 0);
+
+	finish_vcpu_vm();
+}
+
+static bool vcpu_has_cpuid_leaf(struct kvm_vcpu *vcpu, __u32 function)
+{
+	__u32 i;
+
+	for (i = 0; i < vcpu->cpuid->nent; i++)
+		if (vcpu->cpuid->entries[i].function == function)
+			return true;
+	return false;
+}
+
+static void test_vcpu_get_cpuid(void)
+{
+	struct kvmi_vcpu_get_cpuid_reply rpl;
+	struct kvm_cpuid_entry2 *e;
+
+	setup_vcpu_vm();
+	allow_command(KVMI_VCPU_GET_CPUID);
+
+	guest_run(GOP_CPUID, 0, 0);
+	sync_global_from_guest(test_vm, guest_cpuid0);
+
+	EXPECT_ERR(vcpu_get_cpuid(0, 0, 0, &rpl), 0);
+	TEST_ASSERT(rpl.eax == guest_cpuid0[0] && rpl.ebx == guest_cpuid0[1] &&
+		    rpl.ecx == guest_cpuid0[2] && rpl.edx == guest_cpuid0[3],
+		    "CPUID(0): KVMI %x %x %x %x, guest %x %x %x %x",
+		    rpl.eax, rpl.ebx, rpl.ecx, rpl.edx, guest_cpuid0[0],
+		    guest_cpuid0[1], guest_cpuid0[2], guest_cpuid0[3]);
+
+	e = vcpu_get_cpuid_entry(test_vcpu, 0);
+	TEST_ASSERT(rpl.eax == e->eax && rpl.ebx == e->ebx &&
+		    rpl.ecx == e->ecx && rpl.edx == e->edx,
+		    "CPUID(0) differs from the vCPU's CPUID table");
+
+	e = vcpu_get_cpuid_entry(test_vcpu, 1);
+	EXPECT_ERR(vcpu_get_cpuid(0, 1, 0, &rpl), 0);
+	TEST_ASSERT(rpl.eax == e->eax, "CPUID(1).eax %x, expected %x",
+		    rpl.eax, e->eax);
+
+	TEST_ASSERT(!vcpu_has_cpuid_leaf(test_vcpu, 0x8fffffff),
+		    "The vCPU has CPUID leaf 0x8fffffff");
+	EXPECT_ERR(vcpu_get_cpuid(0, 0x8fffffff, 0, &rpl), -KVM_ENOENT);
+
+	finish_vcpu_vm();
+}
+
+static void test_hypercall_event(void)
+{
+	struct vcpu_event ev;
+	__u32 seq;
+
+	setup_vcpu_vm();
+
+	/* Not enabled: no event. */
+	guest_start_hypercall();
+	EXPECT_RESULT(runner_result(0), HC_NO_TOOL);
+	expect_nothing(100);
+
+	allow_command(KVMI_VCPU_CONTROL_EVENTS);
+	EXPECT_ERR(vcpu_control_events(0, KVMI_VCPU_EVENT_HYPERCALL, 1),
+		   -KVM_EPERM);
+	enable_vcpu_event(0, KVMI_VCPU_EVENT_HYPERCALL);
+
+	hypercall_event(&ev);
+	TEST_ASSERT(ev.common.arch.mode == 8, "mode %u", ev.common.arch.mode);
+	TEST_ASSERT(ev.common.arch.regs.rax == KVM_HC_XEN_HVM_OP &&
+		    ev.common.arch.regs.rdi ==
+		    KVM_HC_XEN_HVM_OP_GUEST_REQUEST_VM_EVENT &&
+		    ev.common.arch.regs.rsi == 0 &&
+		    ev.common.arch.regs.rbx == GUEST_RBX,
+		    "Event regs: rax %#llx rdi %#llx rsi %#llx rbx %#llx",
+		    ev.common.arch.regs.rax, ev.common.arch.regs.rdi,
+		    ev.common.arch.regs.rsi, ev.common.arch.regs.rbx);
+	TEST_ASSERT(ev.common.arch.sregs.efer & EFER_LMA, "efer %#llx",
+		    ev.common.arch.sregs.efer);
+	TEST_ASSERT(ev.common.arch.msrs.efer == ev.common.arch.sregs.efer,
+		    "msrs.efer %#llx", ev.common.arch.msrs.efer);
+	seq = ev.hdr.seq;
+	reply_continue(&ev);
+	EXPECT_RESULT(runner_result(0), 0);
+
+	/* Other arguments: not the agent hypercall. */
+	guest_start(GOP_HYPERCALL, 25, 0);
+	EXPECT_RESULT(runner_result(0), HC_NO_TOOL);
+	guest_start(GOP_HYPERCALL, KVM_HC_XEN_HVM_OP_GUEST_REQUEST_VM_EVENT, 1);
+	EXPECT_RESULT(runner_result(0), HC_NO_TOOL);
+	expect_nothing(100);
+
+	hypercall_event(&ev);
+	TEST_ASSERT(ev.hdr.seq > seq, "seq %u after %u", ev.hdr.seq, seq);
+	reply_continue(&ev);
+	EXPECT_RESULT(runner_result(0), 0);
+
+	/* Disabled. */
+	EXPECT_ERR(vcpu_control_events(0, KVMI_VCPU_EVENT_HYPERCALL, 0), 0);
+	guest_start_hypercall();
+	EXPECT_RESULT(runner_result(0), HC_NO_TOOL);
+	expect_nothing(100);
+
+	finish_vcpu_vm();
+}
+
+enum {
+	BAD_REPLY_EVENT_ID,
+	BAD_REPLY_ACTION,
+	BAD_REPLY_UNKNOWN_ACTION,
+	BAD_REPLY_SEQ,
+	BAD_REPLY_PADDING1,
+	BAD_REPLY_PADDING2,
+	BAD_REPLY_LONG,
+	BAD_REPLY_SHORT,
+	NR_BAD_REPLIES,
+};
+
+static void bad_reply(int kind)
+{
+	struct kvmi_vcpu_event_reply rpl = {
+		.action = KVMI_EVENT_ACTION_CONTINUE,
+		.event = KVMI_VCPU_EVENT_HYPERCALL,
+	};
+	struct kvmi_vcpu_hdr vh = {};
+	size_t size = sizeof(vh) + sizeof(rpl);
+	struct vcpu_event ev;
+	__u32 seq;
+
+	setup_vcpu_vm();
+	enable_vcpu_event(0, KVMI_VCPU_EVENT_HYPERCALL);
+	hypercall_event(&ev);
+	seq = ev.hdr.seq;
+
+	/* A common-check error: an error reply; the vCPU keeps waiting. */
+	vh.padding1 = 1;
+	__reply_to_event(seq, vh, &rpl, size);
+	EXPECT_ERR(receive_reply(KVMI_VCPU_EVENT, seq, NULL, 0), -KVM_EINVAL);
+	vh.padding1 = 0;
+
+	switch (kind) {
+	case BAD_REPLY_EVENT_ID:
+		rpl.event = KVMI_VCPU_EVENT_BREAKPOINT;
+		break;
+	case BAD_REPLY_ACTION:
+		rpl.action = KVMI_EVENT_ACTION_RETRY;
+		break;
+	case BAD_REPLY_UNKNOWN_ACTION:
+		rpl.action = 3;
+		break;
+	case BAD_REPLY_SEQ:
+		seq++;
+		break;
+	case BAD_REPLY_PADDING1:
+		rpl.padding1 = 1;
+		break;
+	case BAD_REPLY_PADDING2:
+		rpl.padding2 = 1;
+		break;
+	case BAD_REPLY_LONG:
+		size += 8;
+		break;
+	case BAD_REPLY_SHORT:
+		size -= 1;
+		break;
+	}
+	__reply_to_event(seq, vh, &rpl, size);
+
+	/* A protocol error: closed; the vCPU resumes as without a tool. */
+	expect_eof();
+	EXPECT_RESULT(runner_result(0), HC_NO_TOOL);
+	EXPECT_RESULT(guest_run(GOP_NOP, 0, 0), 0);
+
+	unhook_introspection(test_vm);
+	hook_introspection(test_vm);
+	enable_vcpu_event(0, KVMI_VCPU_EVENT_HYPERCALL);
+	hypercall_event(&ev);
+	reply_continue(&ev);
+	EXPECT_RESULT(runner_result(0), 0);
+
+	finish_vcpu_vm();
+}
+
+static void test_event_reply_errors(void)
+{
+	int kind;
+
+	for (kind = 0; kind < NR_BAD_REPLIES; kind++) {
+		pr_info("# bad reply %d\n", kind);
+		bad_reply(kind);
+	}
+}
+
+static void test_crash_action(void)
+{
+	struct vcpu_event ev;
+	struct kvm_regs regs;
+
+	setup_vcpu_vm();
+	enable_vcpu_event(0, KVMI_VCPU_EVENT_HYPERCALL);
+	hypercall_event(&ev);
+	reply_to_event(ev.hdr.seq, 0, KVMI_VCPU_EVENT_HYPERCALL,
+		       KVMI_EVENT_ACTION_CRASH);
+	check_crash_exit();
+
+	/* rax = -KVM_ENOSYS, RIP still on the VMCALL. */
+	vcpu_regs_get(test_vcpu, &regs);
+	EXPECT_RESULT(regs.rax, HC_NO_TOOL);
+	EXPECT_RESULT(regs.rip, ev.common.arch.regs.rip);
+
+	teardown_vm();
+}
+
+static void test_pause_crash(void)
+{
+	struct vcpu_event ev;
+
+	setup_vcpu_vm();
+	allow_command(KVMI_VM_PAUSE_VCPU);
+	allow_event(KVMI_VCPU_EVENT_PAUSE);
+	EXPECT_ERR(vm_pause_vcpu(0, 1), 0);
+	expect_vcpu_event(KVMI_VCPU_EVENT_PAUSE, &ev);
+	reply_to_event(ev.hdr.seq, 0, KVMI_VCPU_EVENT_PAUSE,
+		       KVMI_EVENT_ACTION_CRASH);
+	check_crash_exit();
+
+	teardown_vm();
+}
+
+static void test_close_while_waiting(void)
+{
+	struct vcpu_event ev;
+
+	setup_vcpu_vm();
+	enable_vcpu_event(0, KVMI_VCPU_EVENT_HYPERCALL);
+	hypercall_event(&ev);
+
+	close_tool_socket();
+	EXPECT_RESULT(runner_result(0), HC_NO_TOOL);
+	EXPECT_RESULT(guest_run(GOP_NOP, 0, 0), 0);
+
+	unhook_introspection(test_vm);
+	hook_introspection(test_vm);
+	enable_vcpu_event(0, KVMI_VCPU_EVENT_HYPERCALL);
+	hypercall_event(&ev);
+	reply_continue(&ev);
+	EXPECT_RESULT(runner_result(0), 0);
+
+	finish_vcpu_vm();
+}
+
+static void test_unhook_while_waiting(void)
+{
+	long long start, elapsed;
+	struct vcpu_event ev;
+
+	setup_vcpu_vm();
+	enable_vcpu_event(0, KVMI_VCPU_EVENT_HYPERCALL);
+	hypercall_event(&ev);
+
+	start = now_ms();
+	EXPECT_ERR(__unhook(test_vm), 0);
+	elapsed = now_ms() - start;
+	TEST_ASSERT(elapsed < UNHOOK_MAX_MS, "UNHOOK took %lld ms", elapsed);
+
+	expect_eof();
+	EXPECT_RESULT(runner_result(0), HC_NO_TOOL);
+
+	/* Unhooked: no event. */
+	guest_start_hypercall();
+	EXPECT_RESULT(runner_result(0), HC_NO_TOOL);
+
+	finish_vcpu_vm();
+}
+
+static void test_preunhook_while_waiting(void)
+{
+	struct vcpu_event ev;
+	__u32 seq;
+
+	setup_vcpu_vm();
+	enable_unhook_event();
+	enable_vcpu_event(0, KVMI_VCPU_EVENT_HYPERCALL);
+	hypercall_event(&ev);
+
+	EXPECT_ERR(__preunhook(test_vm), 0);
+	seq = receive_vm_event(KVMI_VM_EVENT_UNHOOK);
+	TEST_ASSERT(seq > ev.hdr.seq, "UNHOOK seq %u, HYPERCALL seq %u", seq,
+		    ev.hdr.seq);
+
+	/* The tool can still answer. */
+	reply_continue(&ev);
+	EXPECT_RESULT(runner_result(0), 0);
+
+	close_tool_socket();
+	EXPECT_ERR(__unhook(test_vm), 0);
+
+	finish_vcpu_vm();
+}
+
+static void test_multi_vcpu_events(void)
+{
+	const unsigned int total = NR_MULTI_VCPUS * MULTI_HYPERCALLS;
+	struct kvm_vcpu *vcpus[NR_MULTI_VCPUS];
+	unsigned int count[NR_MULTI_VCPUS] = {};
+	__u32 last_seq[NR_MULTI_VCPUS] = {};
+	static __u32 seqs[NR_MULTI_VCPUS * MULTI_HYPERCALLS];
+	struct vcpu_event ev;
+	unsigned int i, j;
+	__u16 v;
+
+	test_vm = vm_create_with_vcpus(NR_MULTI_VCPUS, guest_vcpu_code, vcpus);
+	test_vcpu = vcpus[0];
+	hook_introspection(test_vm);
+	prepare_vcpu_guest();
+
+	for (i = 0; i < NR_MULTI_VCPUS; i++)
+		start_runner(i, vcpus[i]);
+	for (i = 0; i < NR_MULTI_VCPUS; i++)
+		enable_vcpu_event(i, KVMI_VCPU_EVENT_HYPERCALL);
+
+	guest_start(GOP_HYPERCALL_LOOP, MULTI_HYPERCALLS, 0);
+
+	for (i = 0; i < total; i++) {
+		expect_vcpu_event(KVMI_VCPU_EVENT_HYPERCALL, &ev);
+		v = ev.common.vcpu;
+		TEST_ASSERT(v < NR_MULTI_VCPUS, "Event from vCPU %u", v);
+		TEST_ASSERT(++count[v] <= MULTI_HYPERCALLS,
+			    "Too many events from vCPU %u", v);
+		TEST_ASSERT(ev.hdr.seq > last_seq[v],
+			    "vCPU %u: seq %u after %u", v, ev.hdr.seq,
+			    last_seq[v]);
+		last_seq[v] = ev.hdr.seq;
+		for (j = 0; j < i; j++)
+			TEST_ASSERT(seqs[j] != ev.hdr.seq, "seq %u reused",
+				    ev.hdr.seq);
+		seqs[i] = ev.hdr.seq;
+		reply_continue(&ev);
+	}
+
+	/* Each guest asserted rax == 0 after every hypercall. */
+	for (i = 0; i < NR_MULTI_VCPUS; i++)
+		EXPECT_RESULT(runner_result(i), 0);
+	expect_nothing(100);
+
+	finish_vcpu_vm();
+}
+
+static void test_commands_while_waiting(void)
+{
+	static struct registers_reply rpl;
+	struct kvmi_vcpu_get_cpuid_reply cpuid;
+	struct kvmi_vcpu_get_info_reply info;
+	struct vcpu_event ev;
+
+	setup_vcpu_vm();
+	allow_command(KVMI_VCPU_GET_REGISTERS);
+	allow_command(KVMI_VCPU_GET_INFO);
+	allow_command(KVMI_VCPU_GET_CPUID);
+	enable_vcpu_event(0, KVMI_VCPU_EVENT_HYPERCALL);
+	hypercall_event(&ev);
+
+	EXPECT_ERR(vcpu_get_registers(0, NULL, 0, &rpl), 0);
+	TEST_ASSERT(rpl.r.regs.rip == ev.common.arch.regs.rip,
+		    "rip %#llx, event rip %#llx", rpl.r.regs.rip,
+		    ev.common.arch.regs.rip);
+	EXPECT_ERR(vcpu_get_info(0, &info), 0);
+	EXPECT_ERR(vcpu_get_cpuid(0, 0, 0, &cpuid), 0);
+	EXPECT_ERR(vcpu_control_events(0, KVMI_VCPU_EVENT_HYPERCALL, 1), 0);
+
+	reply_continue(&ev);
+	EXPECT_RESULT(runner_result(0), 0);
+
+	finish_vcpu_vm();
+}
+
+/* The address of the INT3 in kvmi_int3_fn() (maybe after an ENDBR64). */
+static __u64 int3_gva(void)
+{
+	const __u8 *p = (const __u8 *)kvmi_int3_fn;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		if (p[i] == 0xcc)
+			return (__u64)&p[i];
+
+	TEST_FAIL("No INT3 in kvmi_int3_fn()");
+	return 0;
+}
+
+/* INT3 on vCPU 0 with BREAKPOINT enabled: check the event. */
+static void breakpoint_event(struct vcpu_event *ev, __u64 gpa)
+{
+	guest_start(GOP_INT3, 0, 0);
+	expect_vcpu_event(KVMI_VCPU_EVENT_BREAKPOINT, ev);
+	TEST_ASSERT(ev->bp.gpa == gpa, "gpa %#llx, expected %#llx",
+		    ev->bp.gpa, (unsigned long long)gpa);
+	TEST_ASSERT(ev->bp.insn_len == 1, "insn_len %u", ev->bp.insn_len);
+	TEST_ASSERT(ev->common.arch.regs.rip == int3_gva(),
+		    "rip %#llx, expected %#llx", ev->common.arch.regs.rip,
+		    (unsigned long long)int3_gva());
+}
+
+static void test_breakpoint_event(void)
+{
+	struct vcpu_event ev;
+	struct kvm_regs regs;
+	__u64 gpa;
+
+	require_bp_intercept();
+
+	setup_vm(guest_vcpu_code);
+	prepare_vcpu_guest();
+	vm_install_exception_handler(test_vm, BP_VECTOR, guest_bp_handler);
+	gpa = addr_gva2gpa(test_vm, int3_gva());
+	start_runner(0, test_vcpu);
+	allow_command(KVMI_VCPU_SET_REGISTERS);
+	enable_vcpu_event(0, KVMI_VCPU_EVENT_BREAKPOINT);
+
+	/* CONTINUE: the guest's handler runs. */
+	breakpoint_event(&ev, gpa);
+	reply_continue(&ev);
+	EXPECT_RESULT(runner_result(0), 1);
+
+	/* RETRY after skipping the INT3: no #BP. */
+	breakpoint_event(&ev, gpa);
+	regs = ev.common.arch.regs;
+	regs.rip += 1;
+	EXPECT_ERR(vcpu_set_registers(0, &regs, sizeof(regs)), 0);
+	reply_to_event(ev.hdr.seq, 0, KVMI_VCPU_EVENT_BREAKPOINT,
+		       KVMI_EVENT_ACTION_RETRY);
+	EXPECT_RESULT(runner_result(0), 1);
+
+	/* Disabled: the guest's handler, no event. */
+	EXPECT_ERR(vcpu_control_events(0, KVMI_VCPU_EVENT_BREAKPOINT, 0), 0);
+	EXPECT_RESULT(guest_run(GOP_INT3, 0, 0), 2);
+	expect_nothing(100);
+
+	/* Unhooked: the same. */
+	EXPECT_ERR(vcpu_control_events(0, KVMI_VCPU_EVENT_BREAKPOINT, 1), 0);
+	unhook_introspection(test_vm);
+	EXPECT_RESULT(guest_run(GOP_INT3, 0, 0), 3);
+
+	/* CRASH: nothing injected. */
+	hook_introspection(test_vm);
+	enable_vcpu_event(0, KVMI_VCPU_EVENT_BREAKPOINT);
+	breakpoint_event(&ev, gpa);
+	reply_to_event(ev.hdr.seq, 0, KVMI_VCPU_EVENT_BREAKPOINT,
+		       KVMI_EVENT_ACTION_CRASH);
+	check_crash_exit();
+	sync_global_from_guest(test_vm, guest_bp_count);
+	EXPECT_RESULT(guest_bp_count, 3);
+
+	teardown_vm();
+}
+
+static void test_breakpoint_vs_guest_debug(void)
+{
+	struct kvm_guest_debug dbg = {
+		.control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_SW_BP,
+	};
+
+	setup_vm(guest_vcpu_code);
+	prepare_vcpu_guest();
+	vcpu_guest_debug_set(test_vcpu, &dbg);
+	start_runner(0, test_vcpu);
+
+	allow_event(KVMI_VCPU_EVENT_BREAKPOINT);
+	allow_command(KVMI_VCPU_CONTROL_EVENTS);
+	EXPECT_ERR(vcpu_control_events(0, KVMI_VCPU_EVENT_BREAKPOINT, 1),
+		   -KVM_EBUSY);
+	EXPECT_ERR(vcpu_control_events(0, KVMI_VCPU_EVENT_BREAKPOINT, 0), 0);
+	/* Only BREAKPOINT is affected. */
+	enable_vcpu_event(0, KVMI_VCPU_EVENT_HYPERCALL);
+
+	stop_runner();
+	dbg.control = 0;
+	vcpu_guest_debug_set(test_vcpu, &dbg);
+	start_runner(0, test_vcpu);
+
+	EXPECT_ERR(vcpu_control_events(0, KVMI_VCPU_EVENT_BREAKPOINT, 1), 0);
+
+	finish_vcpu_vm();
+}
+
+/* ------------------------------------------------------------------ */
 /* Demo                                                                */
 /* ------------------------------------------------------------------ */
 
@@ -1919,6 +3552,26 @@ static const struct kvmi_case cases[] = {
 	{ "vm_write_physical", test_vm_write_physical },
 	{ "vm_read_physical_invalid", test_vm_read_physical_invalid },
 	{ "vm_write_physical_invalid", test_vm_write_physical_invalid },
+	/* vCPU commands and events */
+	{ "pause_vcpu", test_pause_vcpu },
+	{ "pause_vcpu_busy", test_pause_vcpu_busy },
+	{ "vcpu_common_checks", test_vcpu_common_checks },
+	{ "vcpu_get_info", test_vcpu_get_info },
+	{ "vcpu_control_events", test_vcpu_control_events },
+	{ "vcpu_get_registers", test_vcpu_get_registers },
+	{ "vcpu_set_registers", test_vcpu_set_registers },
+	{ "vcpu_get_cpuid", test_vcpu_get_cpuid },
+	{ "hypercall_event", test_hypercall_event },
+	{ "event_reply_errors", test_event_reply_errors },
+	{ "crash_action", test_crash_action },
+	{ "pause_crash", test_pause_crash },
+	{ "close_while_waiting", test_close_while_waiting },
+	{ "unhook_while_waiting", test_unhook_while_waiting },
+	{ "preunhook_while_waiting", test_preunhook_while_waiting },
+	{ "multi_vcpu_events", test_multi_vcpu_events },
+	{ "commands_while_waiting", test_commands_while_waiting },
+	{ "breakpoint_event", test_breakpoint_event },
+	{ "breakpoint_vs_guest_debug", test_breakpoint_vs_guest_debug },
 };
 
 /*
@@ -1951,6 +3604,7 @@ static void run_case(const struct kvmi_case *c)
 
 	fflush(stdout);
 	fflush(stderr);
+	skip_reason[0] = '\0';
 
 	pid = fork();
 	TEST_ASSERT(pid >= 0, "fork() failed");
@@ -1967,7 +3621,8 @@ static void run_case(const struct kvmi_case *c)
 	} else if (WIFEXITED(status) && WEXITSTATUS(status) == KSFT_PASS) {
 		ksft_test_result_pass("%s\n", c->name);
 	} else if (WIFEXITED(status) && WEXITSTATUS(status) == KSFT_SKIP) {
-		ksft_test_result_skip("%s\n", c->name);
+		ksft_test_result_skip("%s%s%s\n", c->name,
+				      skip_reason[0] ? ": " : "", skip_reason);
 	} else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) {
 		ksft_print_msg("%s: timed out after %d seconds\n", c->name,
 			       CASE_TIMEOUT_SEC);
@@ -2003,6 +3658,11 @@ int main(int argc, char *argv[])
 			printf("%s\n", cases[i].name);
 		return 0;
 	}
+
+	/* Shared with the children, for the reason of a skipped case. */
+	skip_reason = mmap(NULL, PAGE_BYTES, PROT_READ | PROT_WRITE,
+			   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	TEST_ASSERT(skip_reason != MAP_FAILED, "mmap() failed");
 
 	__TEST_REQUIRE(kvm_has_cap(KVM_CAP_INTROSPECTION),
 		       "KVM_CAP_INTROSPECTION is not available (no KVMI in the kernel, or kvm.introspection=0)");
