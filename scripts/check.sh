@@ -1,0 +1,54 @@
+#!/bin/bash
+# make check: every test of the series. Stages keep going after failures where
+# that makes sense; the summary lists each case and ends with
+# "N passed, M failed, K skipped". Exit status is non-zero on any failure.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+start=$SECONDS
+rm -rf "$RESULTS"; mkdir -p "$RESULTS" "$OUT/logs"
+timing() { echo "$1 $(( SECONDS - $2 ))" >>"$OUT/logs/timings.txt"; }
+: >"$OUT/logs/timings.txt"
+
+"$REPO/scripts/deps.sh"
+
+# 1. Assembly: a reject makes everything after it meaningless.
+t=$SECONDS
+if "$REPO/scripts/assemble.sh"; then
+	result assemble PASS assemble
+	timing assemble $t
+	# 2. Static checks (failures do not stop the runtime stage).
+	t=$SECONDS; "$REPO/scripts/checkpatch.sh" || true; timing checkpatch $t
+	t=$SECONDS; "$REPO/scripts/compile-checks.sh" || true; timing compile-checks $t
+
+	# 3. Runtime kernel + selftests, then QEMU.
+	t=$SECONDS
+	if "$REPO/scripts/build-kernel.sh" runtime; then
+		result build PASS "compile: runtime-kernel"; timing runtime-kernel $t
+		t=$SECONDS
+		if "$REPO/scripts/build-selftests.sh"; then
+			result build PASS "build: selftests"
+		else
+			result build FAIL "build: selftests" "see $OUT/logs/build-selftests.log"
+		fi
+		timing selftests $t
+		t=$SECONDS; "$REPO/scripts/run-qemu.sh" || true; timing qemu $t
+	else
+		result build FAIL "compile: runtime-kernel" "see $OUT/logs/build-runtime.log"
+		result runtime FAIL runtime "not run: the runtime kernel did not build"
+	fi
+else
+	result assemble FAIL assemble "the series does not apply (see above)"
+fi
+timing total $start
+
+# Summary.
+echo
+echo "================ summary ================"
+cat "$RESULTS"/{assemble,checkpatch,compile,build,runtime}.txt 2>/dev/null || true
+echo "timings (s): $(tr '\n' ' ' <"$OUT/logs/timings.txt")"
+pass=$(cat "$RESULTS"/*.txt | grep -c '^PASS' || true)
+fail=$(cat "$RESULTS"/*.txt | grep -c '^FAIL' || true)
+skip=$(cat "$RESULTS"/*.txt | grep -c '^SKIP' || true)
+echo "$pass passed, $fail failed, $skip skipped"
+((fail == 0))

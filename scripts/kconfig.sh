@@ -1,0 +1,72 @@
+#!/bin/bash
+# Generate $KVMI_CACHE/build/<flavor>/.config from tinyconfig + scripts/config/{base,<flavor>}.config,
+# verify every requested symbol, and replace the real .config only if it changed.
+# KVMI_CONFIG_LAX=1 turns missing-symbol errors into warnings (development only).
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+flavor=${1:?usage: kconfig.sh runtime|modules|nokvmi}
+frags=("$REPO/scripts/config/base.config" "$REPO/scripts/config/$flavor.config")
+for f in "${frags[@]}"; do [[ -f $f ]] || die "missing config fragment $f"; done
+[[ -f $SRC/Makefile ]] || die "$SRC is not assembled (run scripts/assemble.sh)"
+
+O=$BUILD/$flavor
+T=$BUILD/.kconfig-$flavor   # scratch dir: keeps the kconfig host tools built
+mkdir -p "$O" "$T"
+
+# Skip regeneration when nothing that can change the result changed: pristine
+# version, compiler, fragments, and the content of Kconfig files the series touches.
+key=$( {
+	cat "$STATE/src-version"; gcc --version | head -1; cat "${frags[@]}"
+	{ grep -E '(^|/)Kconfig[^/]*$' "$STATE/manifest" 2>/dev/null || true; } | while IFS= read -r f; do
+		echo "$f"; cat "$SRC/$f" 2>/dev/null || true
+	done
+} | sha256sum | cut -d' ' -f1)
+if [[ -f $O/.config && $(cat "$O/.kvmi-config-key" 2>/dev/null) == "$key" ]]; then
+	exit 0
+fi
+
+"${KMAKE[@]}" O="$T" tinyconfig >"$T/log" 2>&1 || { cat "$T/log"; die "tinyconfig failed"; }
+"$SRC/scripts/kconfig/merge_config.sh" -m -O "$T" "$T/.config" "${frags[@]}" >>"$T/log" 2>&1 ||
+	{ cat "$T/log"; die "merge_config.sh failed"; }
+"${KMAKE[@]}" O="$T" olddefconfig >>"$T/log" 2>&1 || { cat "$T/log"; die "olddefconfig failed"; }
+
+# Verify: every CONFIG_X=v must be set exactly; every "# CONFIG_X is not set" must be off.
+bad=0
+while IFS= read -r line; do
+	if [[ $line =~ ^(CONFIG_[A-Za-z0-9_]+)=(.*)$ ]]; then
+		sym=${BASH_REMATCH[1]} want=${BASH_REMATCH[2]}
+		grep -qxF "$sym=$want" "$T/.config" && continue
+		have=$(grep -E "^$sym=|^# $sym is not set" "$T/.config" || echo "absent")
+		if ! grep -rqsxE "(menu)?config ${sym#CONFIG_}" --include='Kconfig*' "$SRC/arch/x86" "$SRC/virt" \
+				"$SRC/lib" "$SRC/kernel" "$SRC/mm" "$SRC/init" "$SRC/drivers/tty" "$SRC/fs" "$SRC/net" \
+				"$SRC/usr" "$SRC/security" "$SRC/block" "$SRC/Kconfig" 2>/dev/null; then
+			echo "config[$flavor]: $sym=$want requested, but no Kconfig defines ${sym#CONFIG_}" \
+			     "(has the patch adding it landed in patches/series?)" >&2
+		else
+			echo "config[$flavor]: $sym=$want requested, got: $have (unmet dependency?)" >&2
+		fi
+		bad=1
+	elif [[ $line =~ ^#\ (CONFIG_[A-Za-z0-9_]+)\ is\ not\ set ]]; then
+		sym=${BASH_REMATCH[1]}
+		if grep -qE "^$sym=" "$T/.config"; then
+			echo "config[$flavor]: $sym must be off, got: $(grep -E "^$sym=" "$T/.config")" >&2
+			bad=1
+		fi
+	fi
+done < <(cat "${frags[@]}")
+
+if ((bad)); then
+	if [[ ${KVMI_CONFIG_LAX:-0} == 1 ]]; then
+		warn "config[$flavor]: symbol check failed, continuing because KVMI_CONFIG_LAX=1"
+	else
+		die "config[$flavor]: requested symbols are not set (see above)"
+	fi
+fi
+
+if ! cmp -s "$T/.config" "$O/.config"; then
+	cp "$T/.config" "$O/.config"
+	log "config[$flavor]: updated $O/.config"
+fi
+# Remember the key only for a fully verified config, so a lax run is re-checked.
+if ((bad)); then rm -f "$O/.kvmi-config-key"; else echo "$key" >"$O/.kvmi-config-key"; fi

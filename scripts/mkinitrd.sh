@@ -1,0 +1,72 @@
+#!/bin/bash
+# Build out/initrd.gz: busybox-static, the test binaries, and an /init that runs
+# the tests listed in TESTS, prints markers, triggers a kmemleak scan and exits.
+#   TESTS: space-separated names: kvmi_test, kvmi_demo (= kvmi_test --demo),
+#          or any stock selftest built in $BUILD/selftests/x86_64/.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+TESTS=${TESTS:-kvmi_test sync_regs_test cpuid_test platform_info_test}
+ST=$BUILD/selftests/x86_64
+root=$(mktemp -d "$CACHE/tmp/initrd.XXXXXX")
+trap 'rm -rf "$root"' EXIT
+mkdir -p "$root"/{bin,dev,proc,sys,tmp,etc} "$OUT"
+
+cp /bin/busybox "$root/bin/busybox"
+if readelf -l "$root/bin/busybox" | grep -q INTERP; then die "/bin/busybox is not static (install busybox-static)"; fi
+
+# Test list: "name|command" per line; missing binaries are recorded for the log check.
+: >"$root/etc/kvmi-tests"; : >"$OUT/initrd.missing"
+for t in $TESTS; do
+	bin=$t args=
+	[[ $t == kvmi_demo ]] && { bin=kvmi_test; args=--demo; }
+	if [[ -x $ST/$bin ]]; then
+		cp "$ST/$bin" "$root/bin/$bin"
+		echo "$t|/bin/$bin $args" >>"$root/etc/kvmi-tests"
+	else
+		warn "initrd: test binary $bin is missing, $t will be reported as failed"
+		echo "$t" >>"$OUT/initrd.missing"
+	fi
+done
+
+cat >"$root/init" <<'INIT'
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mount -t debugfs debugfs /sys/kernel/debug
+mount -t tmpfs tmpfs /tmp
+echo "KVMI-BOOT-OK $(uname -r)"
+
+# kvmi.timeout=N on the kernel command line overrides the per-test timeout.
+tmo=$(sed -n 's/.*kvmi\.timeout=\([0-9]*\).*/\1/p' /proc/cmdline)
+while IFS='|' read -r name cmd; do
+	echo "KVMI-TEST-BEGIN $name"
+	# Prefix every output line of the test; keep its exit code.
+	( timeout "${tmo:-300}" $cmd 2>&1; echo $? >/tmp/rc ) | sed "s/^/[$name] /"
+	echo "KVMI-TEST-END $name rc=$(cat /tmp/rc)"
+done </etc/kvmi-tests
+
+# Memory leaks: objects must be older than ~5 s to be reported, scan twice.
+if [ -e /sys/kernel/debug/kmemleak ]; then
+	echo scan >/sys/kernel/debug/kmemleak; sleep 6
+	echo scan >/sys/kernel/debug/kmemleak
+	echo "KVMI-KMEMLEAK-BEGIN"
+	cat /sys/kernel/debug/kmemleak
+	echo "KVMI-KMEMLEAK-END"
+else
+	echo "KVMI-KMEMLEAK-UNAVAILABLE"
+fi
+echo "KVMI-ALL-DONE"
+sync
+# Without ACPI there is no power-off; reboot -f makes QEMU (-no-reboot) exit.
+if [ -d /sys/firmware/acpi ]; then poweroff -f; fi
+reboot -f
+INIT
+chmod +x "$root/init"
+
+(cd "$root" && find . | sort | cpio -o -H newc --quiet -R 0:0) | gzip -n -6 >"$OUT/initrd.gz.tmp"
+mv "$OUT/initrd.gz.tmp" "$OUT/initrd.gz"
+log "initrd: $OUT/initrd.gz ($(du -h "$OUT/initrd.gz" | cut -f1)), tests: $(cut -d'|' -f1 "$root/etc/kvmi-tests" | xargs)"
