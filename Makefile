@@ -1,13 +1,17 @@
 # KVMI build-and-test harness. See README.md.
 #   make                 build, boot under QEMU, run the kvmi_test demo, export out/series
 #   make check           every test; last line "N passed, M failed, K skipped"
+#   make runtime-vmx     only the Bochs (Intel VMX) stage (make kernel-vmx builds its kernel)
 # Knobs (environment or make VAR=...): KVMI_CACHE, TESTS, KVMI_QEMU_APPEND,
-# KVMI_QEMU_TIMEOUT, KVMI_TEST_TIMEOUT, KVMI_JOBS, KVMI_CONFIG_LAX.
+# KVMI_QEMU_TIMEOUT, KVMI_TEST_TIMEOUT, KVMI_JOBS, KVMI_CONFIG_LAX, KVMI_BOCHS,
+# KVMI_BOCHS_TESTS, KVMI_BOCHS_KERNEL, KVMI_BOCHS_APPEND, KVMI_BOCHS_TIMEOUT,
+# KVMI_BOCHS_TEST_TIMEOUT.
 
 S := scripts
-export KVMI_CACHE TESTS KVMI_QEMU_APPEND KVMI_QEMU_TIMEOUT KVMI_TEST_TIMEOUT KVMI_JOBS KVMI_CONFIG_LAX KVMI_SHOW
+export KVMI_CACHE TESTS KVMI_QEMU_APPEND KVMI_QEMU_TIMEOUT KVMI_TEST_TIMEOUT KVMI_JOBS KVMI_CONFIG_LAX KVMI_SHOW \
+	KVMI_BOCHS KVMI_BOCHS_TESTS KVMI_BOCHS_KERNEL KVMI_BOCHS_APPEND KVMI_BOCHS_TIMEOUT KVMI_BOCHS_TEST_TIMEOUT
 
-.PHONY: all check deps assemble kernel selftests initrd runtime checkpatch compile-checks export clean
+.PHONY: all check deps assemble kernel kernel-vmx selftests initrd runtime runtime-vmx checkpatch compile-checks export clean
 
 all:
 	@$(S)/main.sh
@@ -24,6 +28,10 @@ assemble: deps
 kernel: assemble
 	@$(S)/build-kernel.sh runtime
 
+# The lighter debug kernel of the Bochs stage (out/bzImage-bochs).
+kernel-vmx: assemble
+	@$(S)/build-kernel.sh bochs
+
 selftests: kernel
 	@$(S)/build-selftests.sh
 
@@ -33,6 +41,11 @@ initrd:
 # Only the QEMU stage: uses the existing out/bzImage and built selftests.
 runtime:
 	@$(S)/run-qemu.sh
+
+# Only the Bochs (Intel VMX) stage: uses the existing out/bzImage-bochs
+# (make kernel-vmx) and built selftests.
+runtime-vmx:
+	@$(S)/run-bochs.sh
 
 checkpatch: assemble
 	@$(S)/checkpatch.sh

@@ -1,10 +1,11 @@
 #!/bin/bash
 # Configure and build one kernel flavor out of tree: build-kernel.sh FLAVOR [make targets...]
-# runtime defaults to bzImage (copied to out/bzImage).
+# The default target is bzImage; runtime's is copied to out/bzImage, bochs's
+# (the lighter debug kernel of the Bochs/VMX stage) to out/bzImage-bochs.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-flavor=${1:?usage: build-kernel.sh runtime|modules|nokvmi [targets...]}; shift
+flavor=${1:?usage: build-kernel.sh runtime|bochs|modules|nokvmi [targets...]}; shift
 targets=("$@")
 [[ ${#targets[@]} -gt 0 ]] || targets=(bzImage)
 O=$BUILD/$flavor
@@ -22,6 +23,9 @@ if ! "${KMAKE[@]}" O="$O" ${KVMI_MAKE_ARGS:-} "${targets[@]}" >"$logf" 2>&1; the
 fi
 log "built $flavor in $((SECONDS - start)) s"
 
-if [[ $flavor == runtime && " ${targets[*]} " == *" bzImage "* ]]; then
-	cp "$O/arch/x86/boot/bzImage" "$OUT/bzImage"
+if [[ " ${targets[*]} " == *" bzImage "* ]]; then
+	case $flavor in
+		runtime) cp "$O/arch/x86/boot/bzImage" "$OUT/bzImage" ;;
+		bochs) cp "$O/arch/x86/boot/bzImage" "$OUT/bzImage-bochs" ;;
+	esac
 fi

@@ -21,7 +21,7 @@ if "$REPO/scripts/assemble.sh"; then
 	t=$SECONDS; "$REPO/scripts/checkpatch.sh" || true; timing checkpatch $t
 	t=$SECONDS; "$REPO/scripts/compile-checks.sh" || true; timing compile-checks $t
 
-	# 3. Runtime kernel + selftests, then QEMU.
+	# 3. Runtime kernel + selftests, then QEMU (AMD SVM).
 	t=$SECONDS
 	if "$REPO/scripts/build-kernel.sh" runtime; then
 		result build PASS "compile: runtime-kernel"; timing runtime-kernel $t
@@ -33,9 +33,23 @@ if "$REPO/scripts/assemble.sh"; then
 		fi
 		timing selftests $t
 		t=$SECONDS; "$REPO/scripts/run-qemu.sh" || true; timing qemu $t
+
+		# 4. Intel VMX stage under Bochs, with its own lighter debug kernel.
+		if [[ ${KVMI_BOCHS:-1} == 1 ]]; then
+			t=$SECONDS
+			if "$REPO/scripts/build-kernel.sh" bochs; then
+				result build PASS "compile: bochs-kernel"; timing bochs-kernel $t
+				t=$SECONDS; "$REPO/scripts/run-bochs.sh" || true; timing bochs $t
+			else
+				result build FAIL "compile: bochs-kernel" "see $OUT/logs/build-bochs.log"
+				result runtime-vmx FAIL "vmx: runtime" "not run: the Bochs kernel did not build"
+			fi
+		fi
 	else
 		result build FAIL "compile: runtime-kernel" "see $OUT/logs/build-runtime.log"
-		result runtime FAIL runtime "not run: the runtime kernel did not build"
+		result runtime FAIL "svm: runtime" "not run: the runtime kernel did not build"
+		[[ ${KVMI_BOCHS:-1} != 1 ]] ||
+			result runtime-vmx FAIL "vmx: runtime" "not run: the runtime kernel (selftest headers) did not build"
 	fi
 else
 	result assemble FAIL assemble "the series does not apply (see above)"
@@ -45,7 +59,7 @@ timing total $start
 # Summary.
 echo
 echo "================ summary ================"
-cat "$RESULTS"/{assemble,checkpatch,compile,build,runtime}.txt 2>/dev/null || true
+cat "$RESULTS"/{assemble,checkpatch,compile,build,runtime,runtime-vmx}.txt 2>/dev/null || true
 echo "timings (s): $(tr '\n' ' ' <"$OUT/logs/timings.txt")"
 pass=$(cat "$RESULTS"/*.txt | grep -c '^PASS' || true)
 fail=$(cat "$RESULTS"/*.txt | grep -c '^FAIL' || true)

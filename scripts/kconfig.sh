@@ -5,7 +5,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-flavor=${1:?usage: kconfig.sh runtime|modules|nokvmi}
+flavor=${1:?usage: kconfig.sh runtime|bochs|modules|nokvmi}
 frags=("$REPO/scripts/config/base.config" "$REPO/scripts/config/$flavor.config")
 for f in "${frags[@]}"; do [[ -f $f ]] || die "missing config fragment $f"; done
 [[ -f $SRC/Makefile ]] || die "$SRC is not assembled (run scripts/assemble.sh)"

@@ -3,10 +3,14 @@
 # the tests listed in TESTS, prints markers, triggers a kmemleak scan and exits.
 #   TESTS: space-separated names: kvmi_test, kvmi_demo (= kvmi_test --demo),
 #          or any stock selftest built in $BUILD/selftests/x86_64/.
+#   KVMI_INITRD: output file (default out/initrd.gz); the names of missing
+#          test binaries go to the same path with .missing instead of .gz.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 TESTS=${TESTS:-kvmi_test sync_regs_test cpuid_test platform_info_test}
+initrd=${KVMI_INITRD:-$OUT/initrd.gz}
+missing=${initrd%.gz}.missing
 ST=$BUILD/selftests/x86_64
 root=$(mktemp -d "$CACHE/tmp/initrd.XXXXXX")
 trap 'rm -rf "$root"' EXIT
@@ -16,7 +20,7 @@ cp /bin/busybox "$root/bin/busybox"
 if readelf -l "$root/bin/busybox" | grep -q INTERP; then die "/bin/busybox is not static (install busybox-static)"; fi
 
 # Test list: "name|command" per line; missing binaries are recorded for the log check.
-: >"$root/etc/kvmi-tests"; : >"$OUT/initrd.missing"
+: >"$root/etc/kvmi-tests"; : >"$missing"
 for t in $TESTS; do
 	bin=$t args=
 	[[ $t == kvmi_demo ]] && { bin=kvmi_test; args=--demo; }
@@ -25,7 +29,7 @@ for t in $TESTS; do
 		echo "$t|/bin/$bin $args" >>"$root/etc/kvmi-tests"
 	else
 		warn "initrd: test binary $bin is missing, $t will be reported as failed"
-		echo "$t" >>"$OUT/initrd.missing"
+		echo "$t" >>"$missing"
 	fi
 done
 
@@ -67,6 +71,6 @@ reboot -f
 INIT
 chmod +x "$root/init"
 
-(cd "$root" && find . | sort | cpio -o -H newc --quiet -R 0:0) | gzip -n -6 >"$OUT/initrd.gz.tmp"
-mv "$OUT/initrd.gz.tmp" "$OUT/initrd.gz"
-log "initrd: $OUT/initrd.gz ($(du -h "$OUT/initrd.gz" | cut -f1)), tests: $(cut -d'|' -f1 "$root/etc/kvmi-tests" | xargs)"
+(cd "$root" && find . | sort | cpio -o -H newc --quiet -R 0:0) | gzip -n -6 >"$initrd.tmp"
+mv "$initrd.tmp" "$initrd"
+log "initrd: $initrd ($(du -h "$initrd" | cut -f1)), tests: $(cut -d'|' -f1 "$root/etc/kvmi-tests" | xargs)"

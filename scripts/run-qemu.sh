@@ -1,6 +1,7 @@
 #!/bin/bash
 # Runtime stage: build the initramfs for TESTS, boot out/bzImage under QEMU TCG
-# (AMD SVM + NPT), save the serial log and check it.
+# (AMD SVM + NPT), save the serial log and check it. Case names start with
+# "svm: " (the Bochs stage, run-bochs.sh, uses "vmx: ").
 #   TESTS               tests to run (default: kvmi_test + stock guards)
 #   KVMI_QEMU_APPEND    extra kernel arguments (e.g. kvm_amd.npt=0)
 #   KVMI_QEMU_TIMEOUT   wall-clock limit for the whole boot (s, default 1500)
@@ -38,4 +39,4 @@ if [[ -n ${KVMI_SHOW:-} ]]; then
 		echo "----------------------------------------------"
 	done
 fi
-"$REPO/scripts/check-log.sh" "$serial" "$TESTS"
+"$REPO/scripts/check-log.sh" "$serial" "$TESTS" runtime "svm: "

@@ -801,6 +801,24 @@ static void check_connection_alive(void)
 	TEST_ASSERT(rpl.version == KVMI_VERSION, "Bad version %u", rpl.version);
 }
 
+/*
+ * After the connection ended, the VM stays hooked until UNHOOK; then it
+ * can be hooked again.
+ */
+static void expect_hooked_until_unhook(void)
+{
+	int tool, kvm_end;
+
+	new_socket_pair(&tool, &kvm_end);
+	EXPECT_ERR(__hook(test_vm, kvm_end, 0), -EEXIST);
+	close(tool);
+	close(kvm_end);
+
+	EXPECT_ERR(__unhook(test_vm), 0);
+	hook_introspection(test_vm);
+	check_connection_alive();
+}
+
 static int vm_check_command(__u16 id, __u16 padding1, __u32 padding2)
 {
 	struct kvmi_vm_check_command req = {
@@ -1644,22 +1662,12 @@ static void test_hook_twice(void)
 
 static void test_hook_after_tool_close(void)
 {
-	int tool, kvm_end;
-
 	setup_vm(guest_idle_code);
 	check_connection_alive();
 
 	close_tool_socket();
 
-	new_socket_pair(&tool, &kvm_end);
-	EXPECT_ERR(__hook(test_vm, kvm_end, 0), -EEXIST);
-	close(tool);
-	close(kvm_end);
-
-	EXPECT_ERR(__unhook(test_vm), 0);
-
-	hook_introspection(test_vm);
-	check_connection_alive();
+	expect_hooked_until_unhook();
 	teardown_vm();
 }
 
@@ -1961,7 +1969,7 @@ static void test_disallowed_command(void)
 
 static void test_oversized_message(void)
 {
-	int tool, kvm_end, r;
+	int r;
 
 	setup_vm(guest_idle_code);
 
@@ -1970,14 +1978,7 @@ static void test_oversized_message(void)
 	expect_eof();
 
 	/* The VM stays hooked until UNHOOK. */
-	new_socket_pair(&tool, &kvm_end);
-	EXPECT_ERR(__hook(test_vm, kvm_end, 0), -EEXIST);
-	close(tool);
-	close(kvm_end);
-
-	EXPECT_ERR(__unhook(test_vm), 0);
-	hook_introspection(test_vm);
-	check_connection_alive();
+	expect_hooked_until_unhook();
 
 	teardown_vm();
 }
