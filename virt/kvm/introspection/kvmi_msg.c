@@ -298,6 +298,23 @@ static int handle_vm_get_info(struct kvm_introspection *kvmi,
 	return kvmi_msg_reply(kvmi, msg, 0, &rpl, sizeof(rpl));
 }
 
+/* The checks shared by KVMI_VM_CONTROL_EVENTS and KVMI_VCPU_CONTROL_EVENTS. */
+static int kvmi_check_control_events(struct kvm_introspection *kvmi,
+				     u16 event_id, u8 enable, u8 padding1,
+				     u32 padding2, bool (*is_known)(u16 id))
+{
+	if (padding1 || padding2 || enable > 1)
+		return -KVM_EINVAL;
+
+	if (!is_known(event_id))
+		return -KVM_EINVAL;
+
+	if (!kvmi_is_event_allowed(kvmi, event_id))
+		return -KVM_EPERM;
+
+	return 0;
+}
+
 static int handle_vm_control_events(struct kvm_introspection *kvmi,
 				    const struct kvmi_msg_hdr *msg,
 				    const void *_req)
@@ -305,13 +322,10 @@ static int handle_vm_control_events(struct kvm_introspection *kvmi,
 	const struct kvmi_vm_control_events *req = _req;
 	int ec;
 
-	if (req->padding1 || req->padding2 || req->enable > 1)
-		ec = -KVM_EINVAL;
-	else if (!kvmi_is_known_vm_event(req->event_id))
-		ec = -KVM_EINVAL;
-	else if (!kvmi_is_event_allowed(kvmi, req->event_id))
-		ec = -KVM_EPERM;
-	else
+	ec = kvmi_check_control_events(kvmi, req->event_id, req->enable,
+				       req->padding1, req->padding2,
+				       kvmi_is_known_vm_event);
+	if (!ec)
 		ec = kvmi_cmd_vm_control_events(kvmi, req->event_id,
 						req->enable);
 
@@ -461,13 +475,10 @@ static int handle_vcpu_control_events(struct kvm_introspection *kvmi,
 	const struct kvmi_vcpu_control_events *req = _req;
 	int ec;
 
-	if (req->padding1 || req->padding2 || req->enable > 1)
-		ec = -KVM_EINVAL;
-	else if (!kvmi_is_known_vcpu_event(req->event_id))
-		ec = -KVM_EINVAL;
-	else if (!kvmi_is_event_allowed(kvmi, req->event_id))
-		ec = -KVM_EPERM;
-	else
+	ec = kvmi_check_control_events(kvmi, req->event_id, req->enable,
+				       req->padding1, req->padding2,
+				       kvmi_is_known_vcpu_event);
+	if (!ec)
 		ec = kvmi_cmd_vcpu_control_events(vcpu, req->event_id,
 						  req->enable);
 
