@@ -482,7 +482,9 @@ static int kvmi_send_pause_events(struct kvm_introspection *kvmi,
 	struct kvm_vcpu_introspection *vcpui = VCPUI(vcpu);
 	int action;
 
-	while (atomic_dec_if_positive(&vcpui->pause_requests) >= 0) {
+	/* A vCPU that is being killed cannot wait for replies. */
+	while (!fatal_signal_pending(current) &&
+	       atomic_dec_if_positive(&vcpui->pause_requests) >= 0) {
 		action = __kvmi_send_vcpu_event(kvmi, vcpu,
 						KVMI_VCPU_EVENT_PAUSE, NULL, 0,
 						BIT(KVMI_EVENT_ACTION_CONTINUE) |
