@@ -84,3 +84,13 @@ if [[ -z ${KVMI_LOCKED:-} ]]; then
 	fi
 	export KVMI_LOCKED=1
 fi
+
+# Print the output of the tests named in $KVMI_SHOW from a serial log.
+show_test_output() {
+	local serial=$1 t
+	for t in ${KVMI_SHOW:-}; do
+		echo "---------------- output of $t ----------------"
+		tr -d '\r' <"$serial" | sed -n "s/^\[$t\] //p"
+		echo "----------------------------------------------"
+	done
+}

@@ -100,13 +100,7 @@ echo "bochs-boot $took" >>"$OUT/logs/bochs-timings.txt"
 ((rc == 124 || rc == 137)) && warn "Bochs was killed by the ${KVMI_BOCHS_TIMEOUT:-2400} s timeout"
 [[ -f $serial ]] || : >"$serial"
 
-if [[ -n ${KVMI_SHOW:-} ]]; then
-	for t in $KVMI_SHOW; do
-		echo "---------------- output of $t ----------------"
-		tr -d '\r' <"$serial" | sed -n "s/^\[$t\] //p"
-		echo "----------------------------------------------"
-	done
-fi
+show_test_output "$serial"
 # Boot WARNINGs that come from the Bochs CPU model, not from the kernel under
 # test (corei7_skylake_x has an inconsistent CPUID topology leaf and XSAVE
 # size for its AVX-512 state): left out of the splat check, listed as notes.

@@ -32,11 +32,5 @@ timeout --foreground -k 10 "${KVMI_QEMU_TIMEOUT:-1500}" \
 log "QEMU exited with $rc after $((SECONDS - start)) s (serial log: $serial)"
 ((rc == 124)) && warn "QEMU was killed by the ${KVMI_QEMU_TIMEOUT:-1500} s timeout"
 
-if [[ -n ${KVMI_SHOW:-} ]]; then
-	for t in $KVMI_SHOW; do
-		echo "---------------- output of $t ----------------"
-		tr -d '\r' <"$serial" | sed -n "s/^\[$t\] //p"
-		echo "----------------------------------------------"
-	done
-fi
+show_test_output "$serial"
 "$REPO/scripts/check-log.sh" "$serial" "$TESTS" runtime "svm: "
