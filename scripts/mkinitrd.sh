@@ -2,6 +2,7 @@
 # Build out/initrd.gz: busybox-static, the test binaries, and an /init that runs
 # the tests listed in TESTS, prints markers, triggers a kmemleak scan and exits.
 #   TESTS: space-separated names: kvmi_test, kvmi_demo (= kvmi_test --demo),
+#          kvmi_test:CASE,CASE... (only those kvmi_test cases, for debugging),
 #          or any stock selftest built in $BUILD/selftests/x86_64/.
 #   KVMI_INITRD: output file (default out/initrd.gz); the names of missing
 #          test binaries go to the same path with .missing instead of .gz.
@@ -24,6 +25,7 @@ if readelf -l "$root/bin/busybox" | grep -q INTERP; then die "/bin/busybox is no
 for t in $TESTS; do
 	bin=$t args=
 	[[ $t == kvmi_demo ]] && { bin=kvmi_test; args=--demo; }
+	[[ $t == kvmi_test:* ]] && { bin=kvmi_test; args=${t#kvmi_test:}; args=${args//,/ }; }
 	if [[ -x $ST/$bin ]]; then
 		cp "$ST/$bin" "$root/bin/$bin"
 		echo "$t|/bin/$bin $args" >>"$root/etc/kvmi-tests"

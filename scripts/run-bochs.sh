@@ -47,7 +47,10 @@ cp "$kernel" "$iso/bzImage"
 cp "$initrd" "$iso/initrd.gz"
 # tsc=unstable: the kernel would trust the CPUID TSC frequency (3.5 GHz) while
 # bochs ticks at its ips rate, and the guest clock would run ~35x slow.
-append="console=ttyS0,115200 panic=-1 reboot=t tsc=unstable kvm.introspection=1 kvmi.timeout=${KVMI_BOCHS_TEST_TIMEOUT:-1800} ${KVMI_BOCHS_APPEND:-}"
+# clearcpuid=avx512f: bochs reports XSAVE sizes for the AVX-512 state that do
+# not add up, so the kernel would turn XSAVE off altogether (and KVM would
+# offer no XSAVE/XSETBV to its guests); without AVX-512 they are consistent.
+append="console=ttyS0,115200 panic=-1 reboot=t tsc=unstable clearcpuid=avx512f kvm.introspection=1 kvmi.timeout=${KVMI_BOCHS_TEST_TIMEOUT:-1800} ${KVMI_BOCHS_APPEND:-}"
 cat >"$iso/isolinux/isolinux.cfg" <<EOF
 SERIAL 0 115200
 PROMPT 0
@@ -102,8 +105,9 @@ echo "bochs-boot $took" >>"$OUT/logs/bochs-timings.txt"
 
 show_test_output "$serial"
 # Boot WARNINGs that come from the Bochs CPU model, not from the kernel under
-# test (corei7_skylake_x has an inconsistent CPUID topology leaf and XSAVE
-# size for its AVX-512 state): left out of the splat check, listed as notes.
+# test (corei7_skylake_x has an inconsistent CPUID topology leaf, and XSAVE
+# sizes for its AVX-512 state, which clearcpuid=avx512f avoids unless
+# KVMI_BOCHS_APPEND brings it back): left out of the splat check, as notes.
 ignore='at [^ ]*topology_common\.c:[0-9]+ parse_legacy|XSAVE consistency problem'
 KVMI_INITRD_MISSING=${initrd%.gz}.missing KVMI_DEBUG_EXPECT=$debug KVMI_SPLAT_IGNORE=$ignore \
 	"$REPO/scripts/check-log.sh" "$serial" "$tests" runtime-vmx "vmx: "

@@ -322,4 +322,112 @@ struct kvmi_vcpu_event_breakpoint {
 	__u8 padding[7];
 };
 
+/**
+ * struct kvmi_vm_control_cleanup - The ``KVMI_VM_CONTROL_CLEANUP`` request.
+ * @enable: 1 to undo, when the VM is unhooked, the interceptions that the
+ *	tool turned on (the default), 0 to keep them.
+ * @padding: Must be zero.
+ */
+struct kvmi_vm_control_cleanup {
+	__u8 enable;
+	__u8 padding[7];
+};
+
+/**
+ * struct kvmi_vcpu_control_singlestep - The
+ *	``KVMI_VCPU_CONTROL_SINGLESTEP`` request, after &struct kvmi_vcpu_hdr.
+ * @enable: 1 to start single-stepping the vCPU, 0 to stop.
+ * @padding: Must be zero.
+ */
+struct kvmi_vcpu_control_singlestep {
+	__u8 enable;
+	__u8 padding[7];
+};
+
+/**
+ * struct kvmi_vcpu_event_singlestep - The payload of
+ *	``KVMI_VCPU_EVENT_SINGLESTEP``.
+ * @failed: 0 when the vCPU completed one instruction, 1 when the step was
+ *	cut short (see Documentation/virt/kvm/kvmi.rst).
+ * @padding: Zero.
+ */
+struct kvmi_vcpu_event_singlestep {
+	__u8 failed;
+	__u8 padding[7];
+};
+
+/**
+ * struct kvmi_vcpu_translate_gva - The ``KVMI_VCPU_TRANSLATE_GVA`` request,
+ *	after &struct kvmi_vcpu_hdr.
+ * @gva: The guest virtual address.
+ */
+struct kvmi_vcpu_translate_gva {
+	__u64 gva;
+};
+
+/**
+ * struct kvmi_vcpu_translate_gva_reply - The reply to
+ *	``KVMI_VCPU_TRANSLATE_GVA``.
+ * @gpa: The guest physical address that @gva maps to, or ~0 when the
+ *	guest page tables do not map @gva.
+ */
+struct kvmi_vcpu_translate_gva_reply {
+	__u64 gpa;
+};
+
+/**
+ * struct kvmi_page_access_entry - One entry of ``KVMI_VM_SET_PAGE_ACCESS``.
+ * @gpa: A guest physical address in the page to restrict.
+ * @access: The accesses that the guest may make to the page
+ *	(``KVMI_PAGE_ACCESS_*``); all three lift the restriction.
+ * @padding: Must be zero.
+ */
+struct kvmi_page_access_entry {
+	__u64 gpa;
+	__u8 access;
+	__u8 padding[7];
+};
+
+/**
+ * struct kvmi_vm_set_page_access - The ``KVMI_VM_SET_PAGE_ACCESS`` request.
+ * @count: The number of entries.
+ * @padding1: Must be zero.
+ * @padding2: Must be zero.
+ * @entries: The pages and their access.
+ */
+struct kvmi_vm_set_page_access {
+	__u16 count;
+	__u16 padding1;
+	__u32 padding2;
+	struct kvmi_page_access_entry entries[];
+};
+
+/**
+ * struct kvmi_vcpu_event_pf - The payload of ``KVMI_VCPU_EVENT_PF``.
+ * @gva: The guest virtual address of the access, or ~0 when the CPU does
+ *	not report it.
+ * @gpa: The guest physical address of the access.
+ * @access: The access that the restriction forbids: one of
+ *	``KVMI_PAGE_ACCESS_R``, ``_W`` or ``_X``.
+ * @padding1: Zero.
+ * @padding2: Zero.
+ * @padding3: Zero.
+ */
+struct kvmi_vcpu_event_pf {
+	__u64 gva;
+	__u64 gpa;
+	__u8 access;
+	__u8 padding1;
+	__u16 padding2;
+	__u32 padding3;
+};
+
+/**
+ * struct kvmi_vm_get_max_gfn_reply - The reply to ``KVMI_VM_GET_MAX_GFN``.
+ * @gfn: The highest guest frame number backed by a memslot.
+ */
+struct kvmi_vm_get_max_gfn_reply {
+	__u64 gfn;
+};
+
 #endif /* _UAPI__LINUX_KVMI_H */

@@ -35,9 +35,14 @@
  *     with kvmi_get() (they fail fast, since the socket is shut down): the
  *     ioctls and the vCPU threads, which hold a reference while they send
  *     an event and wait for its reply,
- *  5. frees the per-vCPU states (vcpu->kvmi) with their pending jobs, and
- *     kicks every vCPU so that it restores, on its own thread, the
- *     interceptions that introspection turned on (kvmi_handle_requests()),
+ *  5. frees the per-vCPU states (vcpu->kvmi) with their pending jobs,
+ *     asks every vCPU to stop single-stepping, to drop an exception that
+ *     the tool injected and, unless the tool turned the cleanup off
+ *     (KVMI_VM_CONTROL_CLEANUP), to give back the interceptions that
+ *     introspection turned on, and kicks it: each vCPU does it on its own
+ *     thread, before it enters the guest again and before it runs the
+ *     commands of a later session (kvmi_handle_requests()), so a new HOOK
+ *     need not wait for it,
  *  6. releases the socket and frees the state.
  *
  * vcpu->kvmi is allocated by the receiving thread only, and read by the
@@ -151,10 +156,28 @@ bool kvmi_is_known_vcpu_event(u16 id)
 	case KVMI_VCPU_EVENT_PAUSE:
 	case KVMI_VCPU_EVENT_HYPERCALL:
 	case KVMI_VCPU_EVENT_BREAKPOINT:
+	case KVMI_VCPU_EVENT_CR:
+	case KVMI_VCPU_EVENT_TRAP:
+	case KVMI_VCPU_EVENT_XSETBV:
+	case KVMI_VCPU_EVENT_DESCRIPTOR:
+	case KVMI_VCPU_EVENT_MSR:
+	case KVMI_VCPU_EVENT_PF:
+	case KVMI_VCPU_EVENT_SINGLESTEP:
 		return true;
 	}
 
 	return false;
+}
+
+/*
+ * The events that follow a command of the tool (PAUSE_VCPU,
+ * INJECT_EXCEPTION, CONTROL_SINGLESTEP) are sent whether or not the tool
+ * enabled them with KVMI_VCPU_CONTROL_EVENTS.
+ */
+static bool kvmi_is_requested_event(u16 id)
+{
+	return id == KVMI_VCPU_EVENT_PAUSE || id == KVMI_VCPU_EVENT_TRAP ||
+	       id == KVMI_VCPU_EVENT_SINGLESTEP;
 }
 
 bool kvmi_is_known_event(u16 id)
@@ -351,14 +374,30 @@ int kvmi_cmd_vcpu_control_events(struct kvm_vcpu *vcpu, u16 event_id,
 	return err;
 }
 
-void kvmi_crash(struct kvm_vcpu *vcpu)
+/*
+ * The CRASH action of an event reply: the vCPU leaves KVM_RUN with the
+ * crash exit before it enters the guest again.  The handler that sent the
+ * event finishes first (without performing what the event was about) and
+ * kvmi_handle_requests() ends the run.
+ */
+static void kvmi_crash(struct kvm_vcpu *vcpu)
+{
+	VCPUI(vcpu)->crash = true;
+	kvm_make_request(KVM_REQ_INTROSPECTION, vcpu);
+}
+
+static int kvmi_crash_exit(struct kvm_vcpu *vcpu)
 {
 	struct kvm_run *run = vcpu->run;
+
+	VCPUI(vcpu)->crash = false;
 
 	run->exit_reason = KVM_EXIT_SYSTEM_EVENT;
 	run->system_event.type = KVM_SYSTEM_EVENT_CRASH;
 	run->system_event.ndata = 1;
 	run->system_event.data[0] = KVMI_CRASH_SYSTEM_EVENT_DATA;
+
+	return 0;
 }
 
 static bool kvmi_wait_done(struct kvm_introspection *kvmi,
@@ -402,7 +441,7 @@ static void kvmi_wait_for_reply(struct kvm_introspection *kvmi,
 static int __kvmi_send_vcpu_event(struct kvm_introspection *kvmi,
 				  struct kvm_vcpu *vcpu, u16 event_id,
 				  const void *payload, size_t payload_size,
-				  u32 actions)
+				  void *rpl, size_t rpl_size, u32 actions)
 {
 	struct kvm_vcpu_introspection *vcpui = VCPUI(vcpu);
 	u32 seq = atomic_inc_return(&kvmi->ev_seq);
@@ -411,6 +450,8 @@ static int __kvmi_send_vcpu_event(struct kvm_introspection *kvmi,
 	vcpui->reply = (struct kvmi_vcpu_reply) {
 		.seq = seq,
 		.event = event_id,
+		.data = rpl,
+		.data_size = rpl_size,
 	};
 	vcpui->have_delayed_regs = false;
 	WRITE_ONCE(vcpui->waiting_for_reply, true);
@@ -434,6 +475,8 @@ static int __kvmi_send_vcpu_event(struct kvm_introspection *kvmi,
 	}
 
 	action = vcpui->reply.action;
+	if (action == KVMI_EVENT_ACTION_CRASH)
+		kvmi_crash(vcpu);
 
 	if (vcpui->have_delayed_regs) {
 		vcpui->have_delayed_regs = false;
@@ -449,14 +492,18 @@ static int __kvmi_send_vcpu_event(struct kvm_introspection *kvmi,
  * @event_id: The event id.
  * @payload: The event-specific data.
  * @payload_size: The size of @payload.
+ * @rpl: Where the event-specific part of the reply goes, or NULL.
+ * @rpl_size: The size of @rpl.
  * @actions: The mask of the actions that the event accepts.
  *
  * Return: the action of the reply, or KVMI_EVENT_NO_REPLY when the event
- * was not sent or no valid reply came.
+ * was not sent or no valid reply came, in which case @rpl is untouched.
+ * After KVMI_EVENT_ACTION_CRASH, the caller only has to skip what the
+ * event was about: the vCPU leaves KVM_RUN before it enters the guest.
  */
 int kvmi_send_vcpu_event(struct kvm_vcpu *vcpu, u16 event_id,
 			 const void *payload, size_t payload_size,
-			 u32 actions)
+			 void *rpl, size_t rpl_size, u32 actions)
 {
 	struct kvm_vcpu_introspection *vcpui;
 	struct kvm_introspection *kvmi;
@@ -467,65 +514,68 @@ int kvmi_send_vcpu_event(struct kvm_vcpu *vcpu, u16 event_id,
 		return action;
 
 	vcpui = VCPUI(vcpu);
-	if (vcpui && test_bit(event_id, vcpui->ev_enable_mask))
+	if (vcpui && (kvmi_is_requested_event(event_id) ||
+		      test_bit(event_id, vcpui->ev_enable_mask)))
 		action = __kvmi_send_vcpu_event(kvmi, vcpu, event_id, payload,
-						payload_size, actions);
+						payload_size, rpl, rpl_size,
+						actions);
 
 	kvmi_put(kvmi);
 
 	return action;
 }
 
-static int kvmi_send_pause_events(struct kvm_introspection *kvmi,
-				  struct kvm_vcpu *vcpu)
+static void kvmi_send_pause_events(struct kvm_introspection *kvmi,
+				   struct kvm_vcpu *vcpu)
 {
 	struct kvm_vcpu_introspection *vcpui = VCPUI(vcpu);
-	int action;
 
-	/* A vCPU that is being killed cannot wait for replies. */
-	while (!fatal_signal_pending(current) &&
+	/*
+	 * A vCPU that is being killed cannot wait for replies.  After a
+	 * CRASH, the rest waits for the next KVM_RUN.
+	 */
+	while (!vcpui->crash && !fatal_signal_pending(current) &&
 	       atomic_dec_if_positive(&vcpui->pause_requests) >= 0) {
-		action = __kvmi_send_vcpu_event(kvmi, vcpu,
-						KVMI_VCPU_EVENT_PAUSE, NULL, 0,
-						BIT(KVMI_EVENT_ACTION_CONTINUE) |
-						BIT(KVMI_EVENT_ACTION_CRASH));
-		if (action == KVMI_EVENT_ACTION_CRASH) {
-			/* The rest waits for the next KVM_RUN. */
-			kvm_make_request(KVM_REQ_INTROSPECTION, vcpu);
-			kvmi_crash(vcpu);
-			return 0;
-		}
+		__kvmi_send_vcpu_event(kvmi, vcpu, KVMI_VCPU_EVENT_PAUSE,
+				       NULL, 0, NULL, 0,
+				       BIT(KVMI_EVENT_ACTION_CONTINUE) |
+				       BIT(KVMI_EVENT_ACTION_CRASH));
 	}
-
-	return 1;
 }
 
 /**
  * kvmi_handle_requests() - Handle KVM_REQ_INTROSPECTION.
  * @vcpu: The vCPU, on its own thread, within kvm->srcu.
  *
- * Run the queued jobs, then send the PAUSE events.  On a VM that is no
- * longer introspected, restore the interceptions.
+ * First give back the interceptions of a session that ended, if
+ * kvmi_unhook() asked for it, then run the queued jobs, the arch work that must
+ * happen before the next guest entry (an exception to inject, ...) and
+ * send the PAUSE events.
  *
- * Return: 1 to go on, 0 to return to userspace.
+ * Return: 1 to go on, 0 to return to userspace (after a CRASH action).
  */
 int kvmi_handle_requests(struct kvm_vcpu *vcpu)
 {
+	struct kvm_vcpu_introspection *vcpui;
 	struct kvm_introspection *kvmi;
 	int r = 1;
 
+	kvmi_arch_finish_unhook(vcpu);
+
 	kvmi = kvmi_get(vcpu->kvm);
-	if (!kvmi || !VCPUI(vcpu)) {
-		kvmi_arch_restore_interception(vcpu);
-		goto out;
+	if (!kvmi)
+		return r;
+
+	vcpui = VCPUI(vcpu);
+	if (vcpui) {
+		kvmi_run_jobs(kvmi, vcpu);
+		kvmi_arch_handle_requests(vcpu);
+		kvmi_send_pause_events(kvmi, vcpu);
+		if (vcpui->crash)
+			r = kvmi_crash_exit(vcpu);
 	}
 
-	kvmi_run_jobs(kvmi, vcpu);
-	r = kvmi_send_pause_events(kvmi, vcpu);
-
-out:
-	if (kvmi)
-		kvmi_put(kvmi);
+	kvmi_put(kvmi);
 	return r;
 }
 
@@ -546,6 +596,7 @@ kvmi_alloc(struct kvm *kvm, struct socket *sock, const u8 *uuid)
 	init_completion(&kvmi->released);
 	mutex_init(&kvmi->sock_lock);
 	atomic_set(&kvmi->ev_seq, 0);
+	kvmi->cleanup = true;
 
 	for (i = 0; i < ARRAY_SIZE(kvmi_always_allowed_commands); i++)
 		set_bit(kvmi_always_allowed_commands[i], kvmi->cmd_allow_mask);
@@ -650,6 +701,7 @@ static void kvmi_unhook(struct kvm *kvm)
 
 	kvm_for_each_vcpu(i, vcpu, kvm) {
 		kvmi_free_vcpu_state(vcpu);
+		kvmi_arch_request_restore(vcpu, kvmi->cleanup);
 		kvmi_kick_vcpu(vcpu, false);
 	}
 
@@ -759,6 +811,12 @@ int kvmi_cmd_vm_control_events(struct kvm_introspection *kvmi,
 {
 	assign_bit(event_id, kvmi->vm_event_enable_mask, enable);
 	return 0;
+}
+
+void kvmi_cmd_vm_control_cleanup(struct kvm_introspection *kvmi, bool enable)
+{
+	/* Read by kvmi_unhook(), after the receiving thread has stopped. */
+	kvmi->cleanup = enable;
 }
 
 /*

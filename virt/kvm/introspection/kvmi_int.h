@@ -41,6 +41,8 @@
  * @sock_lock: Serializes the messages written to @sock, so that replies
  *	and events never interleave.
  * @ev_seq: The sequence number of the last event sent.
+ * @cleanup: Whether kvmi_unhook() undoes the interceptions that the tool
+ *	turned on (KVMI_VM_CONTROL_CLEANUP).
  * @cmd_allow_mask: The commands that the device manager allows.
  * @event_allow_mask: The events that the device manager allows.
  * @vm_event_enable_mask: The VM events that the tool enabled.
@@ -61,6 +63,7 @@ struct kvm_introspection {
 	struct mutex sock_lock;	/* protects writes to sock */
 
 	atomic_t ev_seq;
+	bool cleanup;
 
 	DECLARE_BITMAP(cmd_allow_mask, KVMI_NUM_COMMANDS);
 	DECLARE_BITMAP(event_allow_mask, KVMI_NUM_EVENTS);
@@ -73,12 +76,17 @@ struct kvm_introspection {
  * @event: The event id.
  * @received: Set when a valid reply has been received.
  * @action: The action of the reply.
+ * @data: Where the event-specific part of the reply goes.
+ * @data_size: Its size: a reply must carry exactly that many bytes after
+ *	&struct kvmi_vcpu_event_reply.
  */
 struct kvmi_vcpu_reply {
 	u32 seq;
 	u16 event;
 	bool received;
 	u8 action;
+	void *data;
+	size_t data_size;
 };
 
 /**
@@ -90,6 +98,8 @@ struct kvmi_vcpu_reply {
  * @ev_enable_mask: The events that the tool enabled on this vCPU.
  * @waiting_for_reply: Set while the vCPU waits for a reply.
  * @reply: The reply the vCPU waits for.
+ * @crash: Set after a CRASH reply: the vCPU leaves KVM_RUN with the
+ *	crash exit before it enters the guest again.
  * @have_delayed_regs: Set when @delayed_regs must be written.
  * @delayed_regs: Registers set by the tool, written after the reply.
  * @ev: The common part of the event being sent.
@@ -108,6 +118,7 @@ struct kvm_vcpu_introspection {
 
 	bool waiting_for_reply;
 	struct kvmi_vcpu_reply reply;
+	bool crash;
 
 	bool have_delayed_regs;
 	struct kvm_regs delayed_regs;
@@ -138,10 +149,10 @@ int kvmi_cmd_vcpu_control_events(struct kvm_vcpu *vcpu, u16 event_id,
 void kvmi_wake_up_vcpus(struct kvm_introspection *kvmi);
 int kvmi_send_vcpu_event(struct kvm_vcpu *vcpu, u16 event_id,
 			 const void *payload, size_t payload_size,
-			 u32 actions);
-void kvmi_crash(struct kvm_vcpu *vcpu);
+			 void *rpl, size_t rpl_size, u32 actions);
 int kvmi_cmd_vm_control_events(struct kvm_introspection *kvmi,
 			       u16 event_id, bool enable);
+void kvmi_cmd_vm_control_cleanup(struct kvm_introspection *kvmi, bool enable);
 int kvmi_cmd_read_physical(struct kvm *kvm, u64 gpa, void *buf, size_t size);
 int kvmi_cmd_write_physical(struct kvm *kvm, u64 gpa, const void *buf,
 			    size_t size);
@@ -162,12 +173,14 @@ void kvmi_msg_free(void *addr);
 
 /* arch */
 void kvmi_arch_init_features(struct kvmi_features *feat);
+void kvmi_arch_request_restore(struct kvm_vcpu *vcpu, bool interceptions);
+void kvmi_arch_finish_unhook(struct kvm_vcpu *vcpu);
+void kvmi_arch_handle_requests(struct kvm_vcpu *vcpu);
 bool kvmi_arch_vcpu_alive(struct kvm_vcpu *vcpu);
 void kvmi_arch_setup_vcpu_event(struct kvm_vcpu *vcpu,
 				struct kvmi_vcpu_event_arch *ev);
 int kvmi_arch_control_event(struct kvm_vcpu *vcpu, u16 event_id,
 			    bool enable);
-void kvmi_arch_restore_interception(struct kvm_vcpu *vcpu);
 void kvmi_arch_set_regs(struct kvm_vcpu *vcpu, struct kvm_regs *regs);
 int kvmi_arch_cmd_vcpu_get_info(struct kvm_vcpu *vcpu,
 				struct kvmi_vcpu_get_info_reply *rpl);
@@ -177,5 +190,19 @@ int kvmi_arch_cmd_vcpu_get_registers(struct kvm_vcpu *vcpu,
 int kvmi_arch_cmd_vcpu_get_cpuid(struct kvm_vcpu *vcpu,
 				 const struct kvmi_vcpu_get_cpuid *req,
 				 struct kvmi_vcpu_get_cpuid_reply *rpl);
+int kvmi_arch_cmd_vcpu_control_cr(struct kvm_vcpu *vcpu, u8 cr, bool enable);
+int kvmi_arch_cmd_vcpu_inject_exception(struct kvm_vcpu *vcpu,
+					const struct kvmi_vcpu_inject_exception *r);
+int kvmi_arch_cmd_vcpu_get_xcr(struct kvm_vcpu *vcpu, u8 xcr, u64 *value);
+int kvmi_arch_cmd_vcpu_get_xsave(struct kvm_vcpu *vcpu,
+				 struct kvmi_vcpu_get_xsave_reply *rpl);
+int kvmi_arch_cmd_vcpu_set_xsave(struct kvm_vcpu *vcpu,
+				 const struct kvmi_vcpu_set_xsave *req);
+u8 kvmi_arch_cmd_vcpu_get_mtrr_type(struct kvm_vcpu *vcpu, u64 gpa);
+int kvmi_arch_cmd_vcpu_control_msr(struct kvm_vcpu *vcpu, u32 msr,
+				   bool enable);
+int kvmi_arch_cmd_vcpu_control_singlestep(struct kvm_vcpu *vcpu,
+					  bool enable);
+u64 kvmi_arch_cmd_vcpu_translate_gva(struct kvm_vcpu *vcpu, u64 gva);
 
 #endif /* __KVMI_INT_H */

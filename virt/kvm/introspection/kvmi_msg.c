@@ -21,6 +21,7 @@
 
 #include <linux/net.h>
 #include <linux/nospec.h>
+#include <linux/string.h>
 #include "kvmi_int.h"
 
 #define KVMI_MSG_SIZE_ALLOC (sizeof(struct kvmi_msg_hdr) + KVMI_MAX_MSG_SIZE)
@@ -64,6 +65,29 @@ static void kvmi_check_abi(void)
 	BUILD_BUG_ON(sizeof(struct kvmi_vcpu_get_registers_reply) != 472);
 	BUILD_BUG_ON(sizeof(struct kvmi_vcpu_get_cpuid) != 8);
 	BUILD_BUG_ON(sizeof(struct kvmi_vcpu_get_cpuid_reply) != 16);
+	BUILD_BUG_ON(sizeof(struct kvmi_vm_control_cleanup) != 8);
+	BUILD_BUG_ON(sizeof(struct kvmi_vcpu_control_cr) != 8);
+	BUILD_BUG_ON(sizeof(struct kvmi_vcpu_event_cr) != 24);
+	BUILD_BUG_ON(sizeof(struct kvmi_vcpu_event_cr_reply) != 8);
+	BUILD_BUG_ON(sizeof(struct kvmi_vcpu_event_trap) != 16);
+	BUILD_BUG_ON(sizeof(struct kvmi_vcpu_inject_exception) != 16);
+	BUILD_BUG_ON(sizeof(struct kvmi_vcpu_event_xsetbv) != 24);
+	BUILD_BUG_ON(sizeof(struct kvmi_vcpu_get_xcr) != 8);
+	BUILD_BUG_ON(sizeof(struct kvmi_vcpu_get_xcr_reply) != 8);
+	BUILD_BUG_ON(sizeof(struct kvmi_vcpu_get_xsave_reply) != 4096);
+	BUILD_BUG_ON(sizeof(struct kvmi_vcpu_set_xsave) != 4096);
+	BUILD_BUG_ON(sizeof(struct kvmi_vcpu_get_xsave_reply) !=
+		     sizeof(struct kvm_xsave));
+	BUILD_BUG_ON(sizeof(struct kvmi_vcpu_get_mtrr_type) != 8);
+	BUILD_BUG_ON(sizeof(struct kvmi_vcpu_get_mtrr_type_reply) != 8);
+	BUILD_BUG_ON(sizeof(struct kvmi_vcpu_event_descriptor) != 8);
+	BUILD_BUG_ON(sizeof(struct kvmi_vcpu_control_msr) != 8);
+	BUILD_BUG_ON(sizeof(struct kvmi_vcpu_event_msr) != 24);
+	BUILD_BUG_ON(sizeof(struct kvmi_vcpu_event_msr_reply) != 8);
+	BUILD_BUG_ON(sizeof(struct kvmi_vcpu_control_singlestep) != 8);
+	BUILD_BUG_ON(sizeof(struct kvmi_vcpu_event_singlestep) != 8);
+	BUILD_BUG_ON(sizeof(struct kvmi_vcpu_translate_gva) != 8);
+	BUILD_BUG_ON(sizeof(struct kvmi_vcpu_translate_gva_reply) != 8);
 	BUILD_BUG_ON(KVMI_MSG_SIZE_ALLOC != 2 * PAGE_SIZE);
 }
 
@@ -402,11 +426,27 @@ static int handle_vm_pause_vcpu(struct kvm_introspection *kvmi,
 	return kvmi_msg_reply_err(kvmi, msg, ec);
 }
 
+static int handle_vm_control_cleanup(struct kvm_introspection *kvmi,
+				     const struct kvmi_msg_hdr *msg,
+				     const void *_req)
+{
+	const struct kvmi_vm_control_cleanup *req = _req;
+	int ec = 0;
+
+	if (req->enable > 1 || memchr_inv(req->padding, 0, sizeof(req->padding)))
+		ec = -KVM_EINVAL;
+	else
+		kvmi_cmd_vm_control_cleanup(kvmi, req->enable);
+
+	return kvmi_msg_reply_err(kvmi, msg, ec);
+}
+
 /* The VM commands, run by the receiving thread. */
 static const kvmi_vm_msg_fct msg_vm[] = {
 	[KVMI_GET_VERSION]       = handle_get_version,
 	[KVMI_VM_CHECK_COMMAND]  = handle_vm_check_command,
 	[KVMI_VM_CHECK_EVENT]    = handle_vm_check_event,
+	[KVMI_VM_CONTROL_CLEANUP] = handle_vm_control_cleanup,
 	[KVMI_VM_CONTROL_EVENTS] = handle_vm_control_events,
 	[KVMI_VM_GET_INFO]       = handle_vm_get_info,
 	[KVMI_VM_PAUSE_VCPU]     = handle_vm_pause_vcpu,
@@ -441,13 +481,16 @@ static int handle_vcpu_event_reply(struct kvm_introspection *kvmi,
 	}
 
 	if (msg->seq != expected->seq || req->event != expected->event ||
-	    msg->size != sizeof(struct kvmi_vcpu_hdr) + sizeof(*req) ||
+	    msg->size != sizeof(struct kvmi_vcpu_hdr) + sizeof(*req) +
+			 expected->data_size ||
 	    req->padding1 || req->padding2) {
 		kvmi_warn_ratelimited(kvmi, "invalid reply to event %u\n",
 				      expected->event);
 		return -EINVAL;
 	}
 
+	if (expected->data_size)
+		memcpy(expected->data, req + 1, expected->data_size);
 	expected->action = req->action;
 	expected->received = true;
 
@@ -548,14 +591,171 @@ static int handle_vcpu_get_cpuid(struct kvm_introspection *kvmi,
 	return kvmi_msg_reply(kvmi, msg, ec, &rpl, sizeof(rpl));
 }
 
+static int handle_vcpu_control_cr(struct kvm_introspection *kvmi,
+				  struct kvm_vcpu *vcpu,
+				  const struct kvmi_msg_hdr *msg,
+				  const void *_req)
+{
+	const struct kvmi_vcpu_control_cr *req = _req;
+	int ec;
+
+	if (req->enable > 1 || req->padding1 || req->padding2)
+		ec = -KVM_EINVAL;
+	else
+		ec = kvmi_arch_cmd_vcpu_control_cr(vcpu, req->cr, req->enable);
+
+	return kvmi_msg_reply_err(kvmi, msg, ec);
+}
+
+static int handle_vcpu_inject_exception(struct kvm_introspection *kvmi,
+					struct kvm_vcpu *vcpu,
+					const struct kvmi_msg_hdr *msg,
+					const void *_req)
+{
+	const struct kvmi_vcpu_inject_exception *req = _req;
+	int ec;
+
+	if (!kvmi_is_event_allowed(kvmi, KVMI_VCPU_EVENT_TRAP))
+		ec = -KVM_EPERM;
+	else if (req->padding1 || req->padding2)
+		ec = -KVM_EINVAL;
+	else
+		ec = kvmi_arch_cmd_vcpu_inject_exception(vcpu, req);
+
+	return kvmi_msg_reply_err(kvmi, msg, ec);
+}
+
+static int handle_vcpu_get_xcr(struct kvm_introspection *kvmi,
+			       struct kvm_vcpu *vcpu,
+			       const struct kvmi_msg_hdr *msg,
+			       const void *_req)
+{
+	const struct kvmi_vcpu_get_xcr *req = _req;
+	struct kvmi_vcpu_get_xcr_reply rpl = {};
+	int ec;
+
+	if (memchr_inv(req->padding, 0, sizeof(req->padding)))
+		ec = -KVM_EINVAL;
+	else
+		ec = kvmi_arch_cmd_vcpu_get_xcr(vcpu, req->xcr, &rpl.value);
+
+	return kvmi_msg_reply(kvmi, msg, ec, &rpl, sizeof(rpl));
+}
+
+static int handle_vcpu_get_xsave(struct kvm_introspection *kvmi,
+				 struct kvm_vcpu *vcpu,
+				 const struct kvmi_msg_hdr *msg,
+				 const void *req)
+{
+	struct kvmi_vcpu_get_xsave_reply *rpl;
+	int err, ec;
+
+	rpl = kvmi_msg_alloc();
+	if (!rpl)
+		return kvmi_msg_reply_err(kvmi, msg, -KVM_ENOMEM);
+
+	ec = kvmi_arch_cmd_vcpu_get_xsave(vcpu, rpl);
+	err = kvmi_msg_reply(kvmi, msg, ec, rpl, sizeof(*rpl));
+
+	kvmi_msg_free(rpl);
+	return err;
+}
+
+static int handle_vcpu_set_xsave(struct kvm_introspection *kvmi,
+				 struct kvm_vcpu *vcpu,
+				 const struct kvmi_msg_hdr *msg,
+				 const void *req)
+{
+	int ec;
+
+	/* A zero-filled tail would be taken for guest state. */
+	if (msg->size < sizeof(struct kvmi_vcpu_hdr) +
+			sizeof(struct kvmi_vcpu_set_xsave))
+		ec = -KVM_EINVAL;
+	else
+		ec = kvmi_arch_cmd_vcpu_set_xsave(vcpu, req);
+
+	return kvmi_msg_reply_err(kvmi, msg, ec);
+}
+
+static int handle_vcpu_get_mtrr_type(struct kvm_introspection *kvmi,
+				     struct kvm_vcpu *vcpu,
+				     const struct kvmi_msg_hdr *msg,
+				     const void *_req)
+{
+	const struct kvmi_vcpu_get_mtrr_type *req = _req;
+	struct kvmi_vcpu_get_mtrr_type_reply rpl = {};
+
+	rpl.type = kvmi_arch_cmd_vcpu_get_mtrr_type(vcpu, req->gpa);
+
+	return kvmi_msg_reply(kvmi, msg, 0, &rpl, sizeof(rpl));
+}
+
+static int handle_vcpu_control_msr(struct kvm_introspection *kvmi,
+				   struct kvm_vcpu *vcpu,
+				   const struct kvmi_msg_hdr *msg,
+				   const void *_req)
+{
+	const struct kvmi_vcpu_control_msr *req = _req;
+	int ec;
+
+	if (req->enable > 1 || req->padding1 || req->padding2)
+		ec = -KVM_EINVAL;
+	else
+		ec = kvmi_arch_cmd_vcpu_control_msr(vcpu, req->msr, req->enable);
+
+	return kvmi_msg_reply_err(kvmi, msg, ec);
+}
+
+static int handle_vcpu_control_singlestep(struct kvm_introspection *kvmi,
+					  struct kvm_vcpu *vcpu,
+					  const struct kvmi_msg_hdr *msg,
+					  const void *_req)
+{
+	const struct kvmi_vcpu_control_singlestep *req = _req;
+	int ec;
+
+	if (!kvmi_is_event_allowed(kvmi, KVMI_VCPU_EVENT_SINGLESTEP))
+		ec = -KVM_EPERM;
+	else if (req->enable > 1 ||
+		 memchr_inv(req->padding, 0, sizeof(req->padding)))
+		ec = -KVM_EINVAL;
+	else
+		ec = kvmi_arch_cmd_vcpu_control_singlestep(vcpu, req->enable);
+
+	return kvmi_msg_reply_err(kvmi, msg, ec);
+}
+
+static int handle_vcpu_translate_gva(struct kvm_introspection *kvmi,
+				     struct kvm_vcpu *vcpu,
+				     const struct kvmi_msg_hdr *msg,
+				     const void *_req)
+{
+	const struct kvmi_vcpu_translate_gva *req = _req;
+	struct kvmi_vcpu_translate_gva_reply rpl = {};
+
+	rpl.gpa = kvmi_arch_cmd_vcpu_translate_gva(vcpu, req->gva);
+
+	return kvmi_msg_reply(kvmi, msg, 0, &rpl, sizeof(rpl));
+}
+
 /* The messages for a vCPU, run by the vCPU thread. */
 static const kvmi_vcpu_msg_fct msg_vcpu[] = {
-	[KVMI_VCPU_EVENT]          = handle_vcpu_event_reply,
-	[KVMI_VCPU_GET_INFO]       = handle_vcpu_get_info,
-	[KVMI_VCPU_CONTROL_EVENTS] = handle_vcpu_control_events,
-	[KVMI_VCPU_GET_REGISTERS]  = handle_vcpu_get_registers,
-	[KVMI_VCPU_SET_REGISTERS]  = handle_vcpu_set_registers,
-	[KVMI_VCPU_GET_CPUID]      = handle_vcpu_get_cpuid,
+	[KVMI_VCPU_EVENT]              = handle_vcpu_event_reply,
+	[KVMI_VCPU_GET_INFO]           = handle_vcpu_get_info,
+	[KVMI_VCPU_CONTROL_EVENTS]     = handle_vcpu_control_events,
+	[KVMI_VCPU_GET_REGISTERS]      = handle_vcpu_get_registers,
+	[KVMI_VCPU_SET_REGISTERS]      = handle_vcpu_set_registers,
+	[KVMI_VCPU_GET_CPUID]          = handle_vcpu_get_cpuid,
+	[KVMI_VCPU_CONTROL_CR]         = handle_vcpu_control_cr,
+	[KVMI_VCPU_INJECT_EXCEPTION]   = handle_vcpu_inject_exception,
+	[KVMI_VCPU_GET_XCR]            = handle_vcpu_get_xcr,
+	[KVMI_VCPU_GET_XSAVE]          = handle_vcpu_get_xsave,
+	[KVMI_VCPU_SET_XSAVE]          = handle_vcpu_set_xsave,
+	[KVMI_VCPU_GET_MTRR_TYPE]      = handle_vcpu_get_mtrr_type,
+	[KVMI_VCPU_CONTROL_MSR]        = handle_vcpu_control_msr,
+	[KVMI_VCPU_CONTROL_SINGLESTEP] = handle_vcpu_control_singlestep,
+	[KVMI_VCPU_TRANSLATE_GVA]      = handle_vcpu_translate_gva,
 };
 
 static kvmi_vcpu_msg_fct kvmi_vcpu_msg_handler(u16 id)

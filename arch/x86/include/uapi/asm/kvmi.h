@@ -128,4 +128,206 @@ struct kvmi_vcpu_get_cpuid_reply {
 	__u32 edx;
 };
 
+/**
+ * struct kvmi_vcpu_control_cr - The ``KVMI_VCPU_CONTROL_CR`` request, after
+ *	&struct kvmi_vcpu_hdr.
+ * @cr: The control register: 0, 3 or 4.
+ * @enable: 1 to intercept the writes to @cr, 0 to stop.
+ * @padding1: Must be zero.
+ * @padding2: Must be zero.
+ */
+struct kvmi_vcpu_control_cr {
+	__u8 cr;
+	__u8 enable;
+	__u16 padding1;
+	__u32 padding2;
+};
+
+/**
+ * struct kvmi_vcpu_event_cr - The payload of ``KVMI_VCPU_EVENT_CR``.
+ * @cr: The control register that the guest writes: 0, 3 or 4.
+ * @padding: Zero.
+ * @old_value: The value of @cr before the write.
+ * @new_value: The value that the guest writes.
+ */
+struct kvmi_vcpu_event_cr {
+	__u8 cr;
+	__u8 padding[7];
+	__u64 old_value;
+	__u64 new_value;
+};
+
+/**
+ * struct kvmi_vcpu_event_cr_reply - The reply to ``KVMI_VCPU_EVENT_CR``,
+ *	after &struct kvmi_vcpu_event_reply.
+ * @new_val: The value to write into the control register (@old_value
+ *	blocks the write).
+ */
+struct kvmi_vcpu_event_cr_reply {
+	__u64 new_val;
+};
+
+/**
+ * struct kvmi_vcpu_event_trap - The payload of ``KVMI_VCPU_EVENT_TRAP``.
+ * @nr: The vector of the exception that KVM delivers.
+ * @padding1: Zero.
+ * @padding2: Zero.
+ * @error_code: Its error code, or 0 if the exception has none.
+ * @address: The page-fault address (CR2) for a page fault, otherwise 0.
+ */
+struct kvmi_vcpu_event_trap {
+	__u8 nr;
+	__u8 padding1;
+	__u16 padding2;
+	__u32 error_code;
+	__u64 address;
+};
+
+/**
+ * struct kvmi_vcpu_inject_exception - The ``KVMI_VCPU_INJECT_EXCEPTION``
+ *	request, after &struct kvmi_vcpu_hdr.
+ * @nr: The exception vector, 0 to 31 but not 2 (NMI).
+ * @padding1: Must be zero.
+ * @padding2: Must be zero.
+ * @error_code: The error code, used only by the exceptions that have one.
+ * @address: The page-fault address (CR2), used only by a page fault.
+ */
+struct kvmi_vcpu_inject_exception {
+	__u8 nr;
+	__u8 padding1;
+	__u16 padding2;
+	__u32 error_code;
+	__u64 address;
+};
+
+/**
+ * struct kvmi_vcpu_event_xsetbv - The payload of ``KVMI_VCPU_EVENT_XSETBV``.
+ * @xcr: The extended control register that the guest changed: 0.
+ * @padding: Zero.
+ * @old_value: Its value before the write.
+ * @new_value: Its value after the write.
+ */
+struct kvmi_vcpu_event_xsetbv {
+	__u8 xcr;
+	__u8 padding[7];
+	__u64 old_value;
+	__u64 new_value;
+};
+
+/**
+ * struct kvmi_vcpu_get_xcr - The ``KVMI_VCPU_GET_XCR`` request, after
+ *	&struct kvmi_vcpu_hdr.
+ * @xcr: The extended control register to read: 0.
+ * @padding: Must be zero.
+ */
+struct kvmi_vcpu_get_xcr {
+	__u8 xcr;
+	__u8 padding[7];
+};
+
+/**
+ * struct kvmi_vcpu_get_xcr_reply - The reply to ``KVMI_VCPU_GET_XCR``.
+ * @value: The value of the register.
+ */
+struct kvmi_vcpu_get_xcr_reply {
+	__u64 value;
+};
+
+/**
+ * struct kvmi_vcpu_get_xsave_reply - The reply to ``KVMI_VCPU_GET_XSAVE``.
+ * @region: The XSAVE area, laid out as &struct kvm_xsave.
+ */
+struct kvmi_vcpu_get_xsave_reply {
+	__u32 region[1024];
+};
+
+/**
+ * struct kvmi_vcpu_set_xsave - The ``KVMI_VCPU_SET_XSAVE`` request, after
+ *	&struct kvmi_vcpu_hdr.
+ * @region: The XSAVE area, laid out as &struct kvm_xsave.
+ */
+struct kvmi_vcpu_set_xsave {
+	__u32 region[1024];
+};
+
+/**
+ * struct kvmi_vcpu_get_mtrr_type - The ``KVMI_VCPU_GET_MTRR_TYPE`` request,
+ *	after &struct kvmi_vcpu_hdr.
+ * @gpa: The guest physical address.
+ */
+struct kvmi_vcpu_get_mtrr_type {
+	__u64 gpa;
+};
+
+/**
+ * struct kvmi_vcpu_get_mtrr_type_reply - The reply to
+ *	``KVMI_VCPU_GET_MTRR_TYPE``.
+ * @type: The memory type that the guest MTRRs give to @gpa
+ *	(``MTRR_TYPE_*``).
+ * @padding: Zero.
+ */
+struct kvmi_vcpu_get_mtrr_type_reply {
+	__u8 type;
+	__u8 padding[7];
+};
+
+enum {
+	KVMI_DESC_IDTR = 1,
+	KVMI_DESC_GDTR = 2,
+	KVMI_DESC_LDTR = 3,
+	KVMI_DESC_TR   = 4,
+};
+
+/**
+ * struct kvmi_vcpu_event_descriptor - The payload of
+ *	``KVMI_VCPU_EVENT_DESCRIPTOR``.
+ * @descriptor: The descriptor-table register (``KVMI_DESC_*``).
+ * @write: 1 for LIDT, LGDT, LLDT and LTR, 0 for SIDT, SGDT, SLDT and STR.
+ * @padding: Zero.
+ */
+struct kvmi_vcpu_event_descriptor {
+	__u8 descriptor;
+	__u8 write;
+	__u8 padding[6];
+};
+
+/**
+ * struct kvmi_vcpu_control_msr - The ``KVMI_VCPU_CONTROL_MSR`` request,
+ *	after &struct kvmi_vcpu_hdr.
+ * @enable: 1 to intercept the writes to @msr, 0 to stop.
+ * @padding1: Must be zero.
+ * @padding2: Must be zero.
+ * @msr: The MSR: 0 to 0x1fff or 0xc0000000 to 0xc0001fff.
+ */
+struct kvmi_vcpu_control_msr {
+	__u8 enable;
+	__u8 padding1;
+	__u16 padding2;
+	__u32 msr;
+};
+
+/**
+ * struct kvmi_vcpu_event_msr - The payload of ``KVMI_VCPU_EVENT_MSR``.
+ * @msr: The MSR that the guest writes.
+ * @padding: Zero.
+ * @old_value: The value of @msr before the write.
+ * @new_value: The value that the guest writes.
+ */
+struct kvmi_vcpu_event_msr {
+	__u32 msr;
+	__u32 padding;
+	__u64 old_value;
+	__u64 new_value;
+};
+
+/**
+ * struct kvmi_vcpu_event_msr_reply - The reply to ``KVMI_VCPU_EVENT_MSR``,
+ *	after &struct kvmi_vcpu_event_reply.
+ * @new_val: The value to write into the MSR (@old_value blocks the
+ *	write).
+ */
+struct kvmi_vcpu_event_msr_reply {
+	__u64 new_val;
+};
+
 #endif /* _UAPI_ASM_X86_KVMI_H */
