@@ -34,6 +34,13 @@ if "$REPO/scripts/assemble.sh"; then
 		timing selftests $t
 		t=$SECONDS; "$REPO/scripts/run-qemu.sh" || true; timing qemu $t
 
+		# 3b. kvmi_test again with shadow paging (NPT off).
+		t=$SECONDS
+		TESTS=kvmi_test KVMI_QEMU_APPEND="kvm_amd.npt=0 ${KVMI_QEMU_APPEND:-}" \
+			KVMI_QEMU_STAGE=runtime-shadow KVMI_QEMU_PREFIX="svm-shadow: " \
+			"$REPO/scripts/run-qemu.sh" || true
+		timing qemu-shadow $t
+
 		# 4. Intel VMX stage under Bochs, with its own lighter debug kernel.
 		if [[ ${KVMI_BOCHS:-1} == 1 ]]; then
 			t=$SECONDS
@@ -59,7 +66,7 @@ timing total $start
 # Summary.
 echo
 echo "================ summary ================"
-cat "$RESULTS"/{assemble,checkpatch,compile,build,runtime,runtime-vmx}.txt 2>/dev/null || true
+cat "$RESULTS"/{assemble,checkpatch,compile,build,runtime,runtime-shadow,runtime-vmx}.txt 2>/dev/null || true
 echo "timings (s): $(tr '\n' ' ' <"$OUT/logs/timings.txt")"
 pass=$(cat "$RESULTS"/*.txt | grep -c '^PASS' || true)
 fail=$(cat "$RESULTS"/*.txt | grep -c '^FAIL' || true)

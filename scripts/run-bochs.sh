@@ -50,7 +50,8 @@ cp "$initrd" "$iso/initrd.gz"
 # clearcpuid=avx512f: bochs reports XSAVE sizes for the AVX-512 state that do
 # not add up, so the kernel would turn XSAVE off altogether (and KVM would
 # offer no XSAVE/XSETBV to its guests); without AVX-512 they are consistent.
-append="console=ttyS0,115200 panic=-1 reboot=t tsc=unstable clearcpuid=avx512f kvm.introspection=1 kvmi.timeout=${KVMI_BOCHS_TEST_TIMEOUT:-1800} ${KVMI_BOCHS_APPEND:-}"
+# hugepages=8: 2 MiB pages for the huge-page cases of kvmi_test (no THP).
+append="console=ttyS0,115200 panic=-1 reboot=t tsc=unstable clearcpuid=avx512f hugepages=8 kvm.introspection=1 kvmi.timeout=${KVMI_BOCHS_TEST_TIMEOUT:-1800} ${KVMI_BOCHS_APPEND:-}"
 cat >"$iso/isolinux/isolinux.cfg" <<EOF
 SERIAL 0 115200
 PROMPT 0

@@ -4,6 +4,9 @@
 # "svm: " (the Bochs stage, run-bochs.sh, uses "vmx: ").
 #   TESTS               tests to run (default: kvmi_test + stock guards)
 #   KVMI_QEMU_APPEND    extra kernel arguments (e.g. kvm_amd.npt=0)
+#   KVMI_QEMU_STAGE     results stage and log name (default runtime; the
+#                       shadow-paging run of make check uses runtime-shadow)
+#   KVMI_QEMU_PREFIX    case name prefix (default "svm: ")
 #   KVMI_QEMU_TIMEOUT   wall-clock limit for the whole boot (s, default 1500)
 #   KVMI_TEST_TIMEOUT   per-test limit inside the guest (s, default 300)
 #   KVMI_SHOW=name      print the output section of test "name" after the run
@@ -15,12 +18,15 @@ export TESTS=${TESTS:-kvmi_test sync_regs_test cpuid_test platform_info_test}
 "$REPO/scripts/mkinitrd.sh"
 
 mkdir -p "$OUT/logs"
+stage=${KVMI_QEMU_STAGE:-runtime}
 serial=$OUT/logs/qemu-serial.log
+[[ $stage == runtime ]] || serial=$OUT/logs/qemu-serial-${stage#runtime-}.log
 # The tiny kernel has no ACPI, so no HPET/PM timer: TSC calibration against the
 # PIT is flaky under TCG (on a busy host it fails, tsc_khz=0 and every selftest
 # dies on KVM_GET_TSC_KHZ). Give the frequency instead (host's, else 2 GHz).
 tsc_khz=$(awk '/^cpu MHz/ { printf "%d", $4 * 1000; exit }' /proc/cpuinfo 2>/dev/null)
-append="console=ttyS0 panic=-1 tsc_early_khz=${tsc_khz:-2000000} kvm.introspection=1 kvmi.timeout=${KVMI_TEST_TIMEOUT:-300} ${KVMI_QEMU_APPEND:-}"
+# hugepages=8: 2 MiB pages for the huge-page cases of kvmi_test (no THP).
+append="console=ttyS0 panic=-1 tsc_early_khz=${tsc_khz:-2000000} hugepages=8 kvm.introspection=1 kvmi.timeout=${KVMI_TEST_TIMEOUT:-300} ${KVMI_QEMU_APPEND:-}"
 log "booting QEMU (TCG, -cpu max): tests: $TESTS"
 start=$SECONDS
 rc=0
@@ -33,4 +39,4 @@ log "QEMU exited with $rc after $((SECONDS - start)) s (serial log: $serial)"
 ((rc == 124)) && warn "QEMU was killed by the ${KVMI_QEMU_TIMEOUT:-1500} s timeout"
 
 show_test_output "$serial"
-"$REPO/scripts/check-log.sh" "$serial" "$TESTS" runtime "svm: "
+"$REPO/scripts/check-log.sh" "$serial" "$TESTS" "$stage" "${KVMI_QEMU_PREFIX:-svm: }"

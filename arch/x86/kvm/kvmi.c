@@ -245,6 +245,31 @@ int kvmi_arch_cmd_vcpu_control_cr(struct kvm_vcpu *vcpu, u8 cr, bool enable)
 	return 0;
 }
 
+/*
+ * Send a CR or MSR event, whose reply carries the value to write in
+ * @value.  Return false when the write must not be performed (CRASH).
+ */
+static bool kvmi_write_event(struct kvm_vcpu *vcpu, u16 event_id,
+			     const void *e, size_t size, u64 *value)
+{
+	u64 new_val;
+	int action;
+
+	BUILD_BUG_ON(sizeof(struct kvmi_vcpu_event_cr_reply) != sizeof(new_val));
+	BUILD_BUG_ON(sizeof(struct kvmi_vcpu_event_msr_reply) != sizeof(new_val));
+
+	action = kvmi_send_vcpu_event(vcpu, event_id, e, size,
+				      &new_val, sizeof(new_val),
+				      BIT(KVMI_EVENT_ACTION_CONTINUE) |
+				      BIT(KVMI_EVENT_ACTION_CRASH));
+	if (action == KVMI_EVENT_ACTION_CRASH)
+		return false;
+	if (action == KVMI_EVENT_ACTION_CONTINUE)
+		*value = new_val;
+
+	return true;
+}
+
 /**
  * kvmi_cr_event() - Send KVMI_VCPU_EVENT_CR.
  * @vcpu: The vCPU.
@@ -263,22 +288,13 @@ bool kvmi_cr_event(struct kvm_vcpu *vcpu, int cr, unsigned long old_value,
 		.old_value = old_value,
 		.new_value = *new_value,
 	};
-	struct kvmi_vcpu_event_cr_reply r = {};
-	int action;
+	u64 value = *new_value;
+	bool write;
 
-	action = kvmi_send_vcpu_event(vcpu, KVMI_VCPU_EVENT_CR, &e, sizeof(e),
-				      &r, sizeof(r),
-				      BIT(KVMI_EVENT_ACTION_CONTINUE) |
-				      BIT(KVMI_EVENT_ACTION_CRASH));
-	switch (action) {
-	case KVMI_EVENT_ACTION_CONTINUE:
-		*new_value = r.new_val;
-		break;
-	case KVMI_EVENT_ACTION_CRASH:
-		return false;
-	}
-
-	return true;
+	write = kvmi_write_event(vcpu, KVMI_VCPU_EVENT_CR, &e, sizeof(e),
+				 &value);
+	*new_value = value;
+	return write;
 }
 
 static unsigned long *kvmi_msrw_bitmap(struct kvm_vcpu *vcpu, u32 *msr)
@@ -336,25 +352,11 @@ bool kvmi_msr_event(struct kvm_vcpu *vcpu, u32 msr, u64 *data)
 		.old_value = kvmi_get_msr(vcpu, msr),
 		.new_value = *data,
 	};
-	struct kvmi_vcpu_event_msr_reply r = {};
-	int action;
 
 	if (e.old_value == e.new_value)
 		return true;
 
-	action = kvmi_send_vcpu_event(vcpu, KVMI_VCPU_EVENT_MSR, &e, sizeof(e),
-				      &r, sizeof(r),
-				      BIT(KVMI_EVENT_ACTION_CONTINUE) |
-				      BIT(KVMI_EVENT_ACTION_CRASH));
-	switch (action) {
-	case KVMI_EVENT_ACTION_CONTINUE:
-		*data = r.new_val;
-		break;
-	case KVMI_EVENT_ACTION_CRASH:
-		return false;
-	}
-
-	return true;
+	return kvmi_write_event(vcpu, KVMI_VCPU_EVENT_MSR, &e, sizeof(e), data);
 }
 
 /* After a guest XSETBV, informational. */

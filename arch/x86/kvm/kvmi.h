@@ -68,6 +68,7 @@ int kvmi_breakpoint_exit(struct kvm_vcpu *vcpu, u8 insn_len);
 int kvmi_descriptor_exit(struct kvm_vcpu *vcpu, u8 descriptor, bool write);
 int kvmi_singlestep_exit(struct kvm_vcpu *vcpu);
 int kvmi_agent_hypercall(struct kvm_vcpu *vcpu);
+void kvmi_arch_memslot_created(struct kvm *kvm, struct kvm_memory_slot *slot);
 
 /*
  * KVM itself completed a guest instruction (it emulated or skipped it):
@@ -184,6 +185,9 @@ static inline int kvmi_agent_hypercall(struct kvm_vcpu *vcpu)
 {
 	return 1;
 }
+
+static inline void kvmi_arch_memslot_created(struct kvm *kvm,
+					     struct kvm_memory_slot *slot) { }
 
 #endif /* CONFIG_KVM_INTROSPECTION */
 

@@ -43,7 +43,9 @@
  *     thread, before it enters the guest again and before it runs the
  *     commands of a later session (kvmi_handle_requests()), so a new HOOK
  *     need not wait for it,
- *  6. releases the socket and frees the state.
+ *  6. lifts every page access restriction (they are the VM's, not the
+ *     vCPUs', and go whatever the cleanup setting),
+ *  7. releases the socket and frees the state.
  *
  * vcpu->kvmi is allocated by the receiving thread only, and read by the
  * vCPU thread only while it holds a reference, so step 5 cannot race with
@@ -85,6 +87,7 @@ void kvmi_create_vm(struct kvm *kvm)
 {
 	mutex_init(&kvm->kvmi_lock);
 	RCU_INIT_POINTER(kvm->kvmi, NULL);
+	kvmi_arch_create_vm(kvm);
 }
 
 int kvmi_check_extension(void)
@@ -705,6 +708,8 @@ static void kvmi_unhook(struct kvm *kvm)
 		kvmi_kick_vcpu(vcpu, false);
 	}
 
+	kvmi_arch_unhook(kvm);
+
 	kvmi_free(kvmi);
 out:
 	mutex_unlock(&kvm->kvmi_lock);
@@ -713,6 +718,7 @@ out:
 void kvmi_destroy_vm(struct kvm *kvm)
 {
 	kvmi_unhook(kvm);
+	kvmi_arch_destroy_vm(kvm);
 }
 
 static int kvmi_allow(unsigned long *mask, unsigned int nbits,

@@ -204,5 +204,12 @@ int kvmi_arch_cmd_vcpu_control_msr(struct kvm_vcpu *vcpu, u32 msr,
 int kvmi_arch_cmd_vcpu_control_singlestep(struct kvm_vcpu *vcpu,
 					  bool enable);
 u64 kvmi_arch_cmd_vcpu_translate_gva(struct kvm_vcpu *vcpu, u64 gva);
+void kvmi_arch_create_vm(struct kvm *kvm);
+void kvmi_arch_destroy_vm(struct kvm *kvm);
+void kvmi_arch_unhook(struct kvm *kvm);
+int kvmi_arch_cmd_set_page_access(struct kvm *kvm,
+				  const struct kvmi_page_access_entry *entries,
+				  unsigned int count);
+u64 kvmi_arch_max_gfn(struct kvm *kvm);
 
 #endif /* __KVMI_INT_H */

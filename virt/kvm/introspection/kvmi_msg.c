@@ -88,6 +88,10 @@ static void kvmi_check_abi(void)
 	BUILD_BUG_ON(sizeof(struct kvmi_vcpu_event_singlestep) != 8);
 	BUILD_BUG_ON(sizeof(struct kvmi_vcpu_translate_gva) != 8);
 	BUILD_BUG_ON(sizeof(struct kvmi_vcpu_translate_gva_reply) != 8);
+	BUILD_BUG_ON(sizeof(struct kvmi_page_access_entry) != 16);
+	BUILD_BUG_ON(sizeof(struct kvmi_vm_set_page_access) != 8);
+	BUILD_BUG_ON(sizeof(struct kvmi_vcpu_event_pf) != 24);
+	BUILD_BUG_ON(sizeof(struct kvmi_vm_get_max_gfn_reply) != 8);
 	BUILD_BUG_ON(KVMI_MSG_SIZE_ALLOC != 2 * PAGE_SIZE);
 }
 
@@ -441,6 +445,41 @@ static int handle_vm_control_cleanup(struct kvm_introspection *kvmi,
 	return kvmi_msg_reply_err(kvmi, msg, ec);
 }
 
+/*
+ * The whole array must be there: zero-filled entries would restrict the
+ * first page of guest memory.
+ */
+static int handle_vm_set_page_access(struct kvm_introspection *kvmi,
+				     const struct kvmi_msg_hdr *msg,
+				     const void *_req)
+{
+	const struct kvmi_vm_set_page_access *req = _req;
+	size_t size = struct_size(req, entries, req->count);
+	int ec;
+
+	if (msg->size < size)
+		return -EINVAL;
+
+	if (req->padding1 || req->padding2 || !req->count || msg->size > size)
+		ec = -KVM_EINVAL;
+	else
+		ec = kvmi_arch_cmd_set_page_access(kvmi->kvm, req->entries,
+						   req->count);
+
+	return kvmi_msg_reply_err(kvmi, msg, ec);
+}
+
+static int handle_vm_get_max_gfn(struct kvm_introspection *kvmi,
+				 const struct kvmi_msg_hdr *msg,
+				 const void *req)
+{
+	struct kvmi_vm_get_max_gfn_reply rpl = {
+		.gfn = kvmi_arch_max_gfn(kvmi->kvm),
+	};
+
+	return kvmi_msg_reply(kvmi, msg, 0, &rpl, sizeof(rpl));
+}
+
 /* The VM commands, run by the receiving thread. */
 static const kvmi_vm_msg_fct msg_vm[] = {
 	[KVMI_GET_VERSION]       = handle_get_version,
@@ -449,8 +488,10 @@ static const kvmi_vm_msg_fct msg_vm[] = {
 	[KVMI_VM_CONTROL_CLEANUP] = handle_vm_control_cleanup,
 	[KVMI_VM_CONTROL_EVENTS] = handle_vm_control_events,
 	[KVMI_VM_GET_INFO]       = handle_vm_get_info,
+	[KVMI_VM_GET_MAX_GFN]    = handle_vm_get_max_gfn,
 	[KVMI_VM_PAUSE_VCPU]     = handle_vm_pause_vcpu,
 	[KVMI_VM_READ_PHYSICAL]  = handle_vm_read_physical,
+	[KVMI_VM_SET_PAGE_ACCESS] = handle_vm_set_page_access,
 	[KVMI_VM_WRITE_PHYSICAL] = handle_vm_write_physical,
 };
 

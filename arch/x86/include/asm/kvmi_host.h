@@ -4,6 +4,7 @@
 
 #include <linux/bitmap.h>
 #include <linux/types.h>
+#include <linux/xarray.h>
 
 /* The MSRs whose writes can be intercepted: two ranges of 0x2000. */
 #define KVMI_NUM_MSRS		0x2000
@@ -44,6 +45,9 @@ struct kvmi_injection {
  * @step_lost: SVM let the guest run unstepped (an exception handler):
  *	the next SINGLESTEP event reports the step as cut short.
  * @exception: The exception that the tool injects.
+ * @fault_gpa: The guest physical address of the last EPT violation.
+ * @fault_gva: The guest virtual address of that access.
+ * @fault_gva_valid: Whether the CPU reported @fault_gva.
  * @msrw_low: The intercepted MSR writes in 0-0x1fff.
  * @msrw_high: The intercepted MSR writes in 0xc0000000-0xc0001fff.
  *
@@ -64,8 +68,20 @@ struct kvm_vcpu_arch_introspection {
 	bool guest_tf;
 	bool step_lost;
 	struct kvmi_injection exception;
+	u64 fault_gpa;
+	u64 fault_gva;
+	bool fault_gva_valid;
 	DECLARE_BITMAP(msrw_low, KVMI_NUM_MSRS);
 	DECLARE_BITMAP(msrw_high, KVMI_NUM_MSRS);
+};
+
+/**
+ * struct kvm_arch_introspection - The introspection state of a VM.
+ * @access: The guest page access restrictions: the accesses that each
+ *	restricted gfn allows (see arch/x86/kvm/mmu/kvmi_access.c).
+ */
+struct kvm_arch_introspection {
+	struct xarray access;
 };
 
 #endif /* _ASM_X86_KVMI_HOST_H */

@@ -128,3 +128,15 @@ int vmx_kvmi_descriptor_exit(struct kvm_vcpu *vcpu)
 
 	return kvmi_descriptor_exit(vcpu, descriptor, identity & 2);
 }
+
+/* The guest virtual address of the access, for KVMI_VCPU_EVENT_PF. */
+void vmx_kvmi_ept_violation(struct kvm_vcpu *vcpu, gpa_t gpa,
+			    unsigned long exit_qual)
+{
+	struct kvm_vcpu_arch_introspection *arch = &vcpu->arch.kvmi;
+
+	arch->fault_gpa = gpa;
+	arch->fault_gva_valid = exit_qual & EPT_VIOLATION_GVA_IS_VALID;
+	if (arch->fault_gva_valid)
+		arch->fault_gva = vmcs_readl(GUEST_LINEAR_ADDRESS);
+}

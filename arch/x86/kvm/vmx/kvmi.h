@@ -17,6 +17,8 @@ void vmx_update_introspection_intercepts(struct kvm_vcpu *vcpu);
 u32 vmx_kvmi_exec_control(struct kvm_vcpu *vcpu);
 u32 vmx_kvmi_secondary_exec_control(struct kvm_vcpu *vcpu);
 int vmx_kvmi_descriptor_exit(struct kvm_vcpu *vcpu);
+void vmx_kvmi_ept_violation(struct kvm_vcpu *vcpu, gpa_t gpa,
+			    unsigned long exit_qual);
 
 #else
 
@@ -37,6 +39,9 @@ static inline int vmx_kvmi_descriptor_exit(struct kvm_vcpu *vcpu)
 {
 	return 1;
 }
+
+static inline void vmx_kvmi_ept_violation(struct kvm_vcpu *vcpu, gpa_t gpa,
+					  unsigned long exit_qual) { }
 
 #endif /* CONFIG_KVM_INTROSPECTION */
 

@@ -104,6 +104,40 @@
 #define LOOP_WRITES		1000
 #define UNMAPPED_GVA		0x7f0000000000ULL
 
+/* Guest page access (issue 5). */
+#define PAGE_ACCESS_ALL		(KVMI_PAGE_ACCESS_R | KVMI_PAGE_ACCESS_W | \
+				 KVMI_PAGE_ACCESS_X)
+#define MAX_PAGE_ACCESS_ENTRIES	((KVMI_MAX_MSG_SIZE - \
+				  sizeof(struct kvmi_vm_set_page_access)) / \
+				 sizeof(struct kvmi_page_access_entry))
+/* What the accesses of check_access() use in a test page. */
+#define CODE_OFFSET		0x100	/* exec_code[] */
+#define DATA_OFFSET		0x238	/* the u64 read and written */
+#define EXEC_RET_OFFSET		5	/* the RET of exec_code[] */
+#define EXEC_RESULT		0x1234
+/* GOP_TOUCH writes at TOUCH_OFFSET + 8 * (page % 256). */
+#define TOUCH_OFFSET		0x800
+/* GOP_FILL and GOP_SUM: CORR_WORDS words per page, 0x100 bytes apart. */
+#define CORR_OFFSET		0x400
+#define CORR_WORDS		4
+#define CORR_HASH_INIT		0xcbf29ce484222325ULL
+#define CORR_PAGES		8
+#define NR_MANY_PAGES		2048
+#define NR_UNHOOK_PAGES		8
+#define LOOP_MAX		200000	/* bound of an open-ended GOP_LOOP */
+#define PF_EXTRA_PAGES		16	/* for the guest page tables */
+#define PF_SLOT0_PAGES		64	/* test pages that fit in memslot 0 */
+/* A memslot of the test, mapped at the same guest virtual address. */
+#define TEST_SLOT		1
+#define TEST_SLOT_GPA		0x40000000ULL
+#define MOVED_SLOT_GPA		0x80000000ULL
+/* Above KVM's own memslots, which are all below 4 GiB. */
+#define TOP_SLOT_GPA		0x100000000ULL
+/* The memslot of KVM's APIC access page (VMX, AVIC). */
+#define APIC_ACCESS_GFN		0xfee00ULL
+#define HUGE_BYTES		0x200000ULL
+#define HUGE_REGIONS		2
+
 static struct kvm_vm *test_vm;
 static struct kvm_vcpu *test_vcpu;
 
@@ -122,6 +156,11 @@ struct raw_msg {
 /* The vCPU events received while the tool waited for a reply. */
 static struct raw_msg stashed_events[MAX_STASHED_EVENTS];
 static unsigned int nr_stashed_events;
+
+/* The test pages: contiguous in gva and gpa; the guest has copies. */
+static vm_vaddr_t test_page_gva;
+static __u64 test_page_gpa;
+static __u64 nr_test_pages;
 
 static const __u8 test_uuid[16] = {
 	0x6b, 0x76, 0x6d, 0x69, 0x2d, 0x73, 0x65, 0x6c,
@@ -221,6 +260,12 @@ enum {
 	GOP_XMM_HYPERCALL,	/* hypercall with XMM0/XMM1 loaded */
 	GOP_SINGLESTEP,		/* kvmi_ss_fn(); result: the flags it pushed */
 	GOP_LOOP,		/* arg1 write loops (0: until guest_loop_stop) */
+	GOP_READ,		/* result: the u64 at gva arg1 */
+	GOP_WRITE,		/* the u64 at gva arg1 = arg2 */
+	GOP_EXEC,		/* result: what the code at gva arg1 returns */
+	GOP_TOUCH,		/* writes arg2 + i to touch_gva(i), i < arg1 */
+	GOP_FILL,		/* the test pages' words = corr_value(arg1, k) */
+	GOP_SUM,		/* result: the hash of the test pages' words */
 	GOP_DONE,
 };
 
@@ -474,14 +519,71 @@ static __u64 guest_loop(__u64 n)
 	__u64 cr3 = get_cr3(), val = rdmsr(msr), i;
 	struct desc_ptr dt;
 
+	/*
+	 * n = 0: until the host says stop, but not forever: a vCPU that
+	 * never leaves the guest must not depend on the host getting the CPU.
+	 */
 	__atomic_add_fetch(&guest_loops_started, 1, __ATOMIC_SEQ_CST);
-	for (i = 0; n ? i < n : !READ_ONCE(guest_loop_stop); i++) {
+	for (i = 0; n ? i < n : !READ_ONCE(guest_loop_stop) && i < LOOP_MAX;
+	     i++) {
 		asm volatile("mov %0, %%cr3" : : "r"(cr3) : "memory");
 		wrmsr(msr, val);
 		asm volatile("sgdt %0" : "=m"(dt));
 	}
 
 	return i;
+}
+
+/* The u64 of the test pages that the @i-th write of GOP_TOUCH goes to. */
+static inline __u64 touch_gva(__u64 i)
+{
+	__u64 page = i % nr_test_pages;
+
+	return test_page_gva + page * PAGE_BYTES + TOUCH_OFFSET +
+	       (page % 256) * 8;
+}
+
+/* The @k-th word of the test pages for GOP_FILL and GOP_SUM. */
+static inline __u64 corr_gva(__u64 k)
+{
+	return test_page_gva + k / CORR_WORDS * PAGE_BYTES + CORR_OFFSET +
+	       k % CORR_WORDS * 0x100;
+}
+
+static inline __u64 corr_value(__u64 seed, __u64 k)
+{
+	return (seed ^ k) * 0x9e3779b97f4a7c15ULL + k;
+}
+
+static inline __u64 corr_hash(__u64 h, __u64 v)
+{
+	return (h ^ v) * 0x100000001b3ULL;
+}
+
+/*
+ * Guest accesses to the test pages: one MOV each, which KVM can emulate
+ * (the compiler could use SSE instructions, or read-modify-write ones).
+ */
+static __u64 guest_read_u64(__u64 gva)
+{
+	__u64 val;
+
+	asm volatile("mov (%1), %0" : "=r"(val) : "r"(gva) : "memory");
+	return val;
+}
+
+static void guest_write_u64(__u64 gva, __u64 val)
+{
+	asm volatile("mov %1, (%0)" : : "r"(gva), "r"(val) : "memory");
+}
+
+static __u64 guest_sum(void)
+{
+	__u64 h = CORR_HASH_INIT, k;
+
+	for (k = 0; k < nr_test_pages * CORR_WORDS; k++)
+		h = corr_hash(h, guest_read_u64(corr_gva(k)));
+	return h;
 }
 
 static void guest_exception_handler(struct ex_regs *regs)
@@ -540,6 +642,23 @@ static __u64 guest_do_op(__u64 op)
 		return kvmi_ss_fn(&guest_ss_go);
 	case GOP_LOOP:
 		return guest_loop(arg1);
+	case GOP_READ:
+		return guest_read_u64(arg1);
+	case GOP_WRITE:
+		guest_write_u64(arg1, arg2);
+		return 0;
+	case GOP_EXEC:
+		return ((__u64 (*)(void))arg1)();
+	case GOP_TOUCH:
+		for (i = 0; i < arg1; i++)
+			guest_write_u64(touch_gva(i), arg2 + i);
+		return arg1;
+	case GOP_FILL:
+		for (i = 0; i < nr_test_pages * CORR_WORDS; i++)
+			guest_write_u64(corr_gva(i), corr_value(arg1, i));
+		return 0;
+	case GOP_SUM:
+		return guest_sum();
 	default:
 		GUEST_FAIL("Unknown op %lu", (unsigned long)op);
 		return 0;
@@ -723,9 +842,16 @@ static void unhook_introspection(struct kvm_vm *vm)
 	close_tool_socket();
 }
 
+/* A VM with one vCPU and @extra_pages more pages of guest memory. */
+static void __create_vm(void *guest_code, __u64 extra_pages)
+{
+	test_vm = __vm_create_with_one_vcpu(&test_vcpu, extra_pages,
+					    guest_code);
+}
+
 static void create_vm(void *guest_code)
 {
-	test_vm = vm_create_with_one_vcpu(&test_vcpu, guest_code);
+	__create_vm(guest_code, 0);
 }
 
 static void setup_vm(void *guest_code)
@@ -1433,10 +1559,11 @@ static __u64 vcpu_exits(struct kvm_vcpu *vcpu)
 
 /*
  * Count in @exits[] the VM exits of vCPUs 0 to @n - 1 (all those started)
- * while each runs GOP_LOOP for @loops iterations: the vCPUs enter KVM_RUN
- * for this only, so the count does not depend on timing.
+ * while each runs @op (GOP_LOOP or GOP_TOUCH, which return arg1) with
+ * arg1 = @loops: the vCPUs enter KVM_RUN for this only, so the count does
+ * not depend on timing.
  */
-static void count_exits(unsigned int n, __u64 loops, __u64 *exits)
+static void count_exits(unsigned int n, __u64 op, __u64 loops, __u64 *exits)
 {
 	unsigned int i;
 
@@ -1448,7 +1575,7 @@ static void count_exits(unsigned int n, __u64 loops, __u64 *exits)
 		WRITE_ONCE(runners[i].stop, true);
 	}
 
-	guest_start(GOP_LOOP, loops, 0);
+	guest_start(op, loops, 0);
 	for (i = 0; i < n; i++) {
 		EXPECT_RESULT(runner_result(i), loops);
 		join_runner(i);
@@ -1768,10 +1895,11 @@ struct vcpu_event {
 		struct kvmi_vcpu_event_descriptor desc;
 		struct kvmi_vcpu_event_msr msr;
 		struct kvmi_vcpu_event_singlestep ss;
+		struct kvmi_vcpu_event_pf pf;
 	};
 };
 
-/* The size of the payload of vCPU event @id (PF comes with issue 5). */
+/* The size of the payload of vCPU event @id. */
 static size_t event_payload_size(__u16 id)
 {
 	switch (id) {
@@ -1789,6 +1917,8 @@ static size_t event_payload_size(__u16 id)
 		return sizeof(struct kvmi_vcpu_event_msr);
 	case KVMI_VCPU_EVENT_SINGLESTEP:
 		return sizeof(struct kvmi_vcpu_event_singlestep);
+	case KVMI_VCPU_EVENT_PF:
+		return sizeof(struct kvmi_vcpu_event_pf);
 	default:
 		return 0;
 	}
@@ -1811,6 +1941,9 @@ static bool payload_padding_is_zero(const struct vcpu_event *ev)
 		return !ev->msr.padding;
 	case KVMI_VCPU_EVENT_SINGLESTEP:
 		return is_zero(ev->ss.padding, sizeof(ev->ss.padding));
+	case KVMI_VCPU_EVENT_PF:
+		return !ev->pf.padding1 && !ev->pf.padding2 &&
+		       !ev->pf.padding3;
 	default:
 		return true;
 	}
@@ -2011,9 +2144,6 @@ static void require_bp_intercept(void)
 /* ------------------------------------------------------------------ */
 /* The memory guest                                                    */
 /* ------------------------------------------------------------------ */
-
-static vm_vaddr_t test_page_gva;
-static __u64 test_page_gpa;
 
 /* Run the vCPU until its next ucall, which must be @expected. */
 static void run_guest(__u64 expected)
@@ -2481,9 +2611,8 @@ static void expect_enosys(__u16 id, const void *req, size_t req_size)
 static void test_unknown_message_ids(void)
 {
 	static const __u16 ids[] = {
-		0xffff, KVMI_VM_SET_PAGE_ACCESS, KVMI_VM_GET_MAX_GFN,
-		KVMI_VM_GET_MAP_TOKEN, 0x7ffe, 100, KVMI_VM_EVENT, 0x7fff,
-		KVMI_NEXT_VCPU_MESSAGE, KVMI_NEXT_VCPU_MESSAGE + 1,
+		0xffff, KVMI_VM_GET_MAP_TOKEN, 0x7ffe, 100, KVMI_VM_EVENT,
+		0x7fff, KVMI_NEXT_VCPU_MESSAGE, KVMI_NEXT_VCPU_MESSAGE + 1,
 	};
 	__u8 payload[16] = {};
 	unsigned int i;
@@ -2862,11 +2991,11 @@ static void test_vm_check_command(void)
 		KVMI_VCPU_GET_XSAVE, KVMI_VCPU_SET_XSAVE,
 		KVMI_VCPU_GET_MTRR_TYPE, KVMI_VCPU_CONTROL_MSR,
 		KVMI_VCPU_CONTROL_SINGLESTEP, KVMI_VCPU_TRANSLATE_GVA,
+		KVMI_VM_SET_PAGE_ACCESS, KVMI_VM_GET_MAX_GFN,
 	};
 	static const __u16 unknown[] = {
-		KVMI_VM_EVENT, KVMI_VCPU_EVENT, KVMI_VM_SET_PAGE_ACCESS,
-		KVMI_VM_GET_MAX_GFN, KVMI_VM_GET_MAP_TOKEN, 0xffff, 0x7ffe,
-		KVMI_NEXT_VCPU_MESSAGE, 31, 40,
+		KVMI_VM_EVENT, KVMI_VCPU_EVENT, KVMI_VM_GET_MAP_TOKEN, 0xffff,
+		0x7ffe, KVMI_NEXT_VCPU_MESSAGE, 31, 40,
 	};
 	unsigned int i;
 
@@ -4404,14 +4533,16 @@ static void test_xsetbv_event(void)
 	struct vcpu_event ev;
 	struct kvm_regs regs;
 	struct kvm_xcrs xcrs;
+	__u64 xcr0;
 
 	setup_vcpu_vm();
 
 	/* Allowed, not enabled: no event. */
 	allow_event(KVMI_VCPU_EVENT_XSETBV);
-	EXPECT_RESULT(guest_run(GOP_XSETBV, base, 0), base);
+	xcr0 = guest_run(GOP_XSETBV, base, 0);
 	expect_nothing(100);
 	require_xsetbv_intercept(base);
+	EXPECT_RESULT(xcr0, base);
 
 	enable_vcpu_event(0, KVMI_VCPU_EVENT_XSETBV);
 	xsetbv_event(&ev, base, base | bit);
@@ -4471,13 +4602,17 @@ static void test_get_xcr(void)
 	if (kvm_cpu_has(X86_FEATURE_XSAVE)) {
 		xcr0 = guest_run(GOP_XSETBV,
 				 XFEATURE_MASK_FP | XFEATURE_MASK_SSE, 0);
-		EXPECT_RESULT(xcr0, XFEATURE_MASK_FP | XFEATURE_MASK_SSE);
 		stop_runners(1);
 		vcpu_xcrs_get(test_vcpu, &xcrs);
-		if (xcrs.xcrs[0].value != xcr0) {
+		if (xcrs.xcrs[0].value !=
+		    (XFEATURE_MASK_FP | XFEATURE_MASK_SSE)) {
+			/* KVM reloads its XCR0 on the next entries. */
 			pr_info("# XSETBV not intercepted: KVM has XCR0 %#llx\n",
 				(unsigned long long)xcrs.xcrs[0].value);
 			xcr0 = xcrs.xcrs[0].value;
+		} else {
+			EXPECT_RESULT(xcr0,
+				      XFEATURE_MASK_FP | XFEATURE_MASK_SSE);
 		}
 		start_runner(0, test_vcpu);
 		EXPECT_ERR(vcpu_get_xcr(0, 0, &value), 0);
@@ -5090,7 +5225,7 @@ static void test_control_cleanup(void)
 	unhook_introspection(test_vm);
 
 	/* Nothing is intercepted any more: these writes stay in the guest. */
-	count_exits(1, LOOP_WRITES, &exits);
+	count_exits(1, GOP_LOOP, LOOP_WRITES, &exits);
 	TEST_ASSERT(exits < LOOP_WRITES,
 		    "%llu exits for %u loops: still intercepted",
 		    (unsigned long long)exits, LOOP_WRITES);
@@ -5115,7 +5250,7 @@ static void test_cleanup_off(void)
 	unhook_introspection(test_vm);
 
 	/* Still intercepted: each loop leaves the guest. */
-	count_exits(1, LOOP_WRITES, &exits);
+	count_exits(1, GOP_LOOP, LOOP_WRITES, &exits);
 	TEST_ASSERT(exits >= LOOP_WRITES,
 		    "%llu exits for %u loops: not intercepted",
 		    (unsigned long long)exits, LOOP_WRITES);
@@ -5174,11 +5309,812 @@ static void test_cleanup_two_vcpus(void)
 	for (i = 0; i < 2; i++)
 		runner_result(i);
 
-	count_exits(2, LOOP_WRITES, exits);
+	count_exits(2, GOP_LOOP, LOOP_WRITES, exits);
 	for (i = 0; i < 2; i++)
 		TEST_ASSERT(exits[i] < LOOP_WRITES,
 			    "vCPU %u: %llu exits for %u loops: still intercepted",
 			    i, (unsigned long long)exits[i], LOOP_WRITES);
+
+	finish_vcpu_vm();
+}
+
+/* ------------------------------------------------------------------ */
+/* Cases: guest page access (issue 5)                                 */
+/* ------------------------------------------------------------------ */
+
+/* mov $0x1234, %eax; ret: what GOP_EXEC runs in a test page. */
+static const __u8 exec_code[] = { 0xb8, 0x34, 0x12, 0x00, 0x00, 0xc3 };
+
+static __u64 page_gva(__u64 page)
+{
+	return test_page_gva + page * PAGE_BYTES;
+}
+
+static __u64 page_gpa(__u64 page)
+{
+	return test_page_gpa + page * PAGE_BYTES;
+}
+
+static __u64 *data_hva(__u64 page)
+{
+	return addr_gva2hva(test_vm, page_gva(page) + DATA_OFFSET);
+}
+
+/*
+ * The @n pages from @gva become the test pages, also for the guest (which
+ * must be out of KVM_RUN or idle); each gets exec_code[] at CODE_OFFSET.
+ */
+static void set_test_pages(vm_vaddr_t gva, __u64 n)
+{
+	__u64 i;
+
+	test_page_gva = gva;
+	test_page_gpa = addr_gva2gpa(test_vm, gva);
+	nr_test_pages = n;
+	for (i = 0; i < n; i++) {
+		EXPECT_RESULT(addr_gva2gpa(test_vm, page_gva(i)), page_gpa(i));
+		memcpy(addr_gva2hva(test_vm, page_gva(i) + CODE_OFFSET),
+		       exec_code, sizeof(exec_code));
+	}
+	sync_global_to_guest(test_vm, test_page_gva);
+	sync_global_to_guest(test_vm, nr_test_pages);
+}
+
+/*
+ * A hooked VM running guest_vcpu_code in runner 0, with @nr_pages test
+ * pages that the guest has not touched.  SET_PAGE_ACCESS is allowed.
+ */
+static void add_test_slot(enum vm_mem_backing_src_type src, __u64 size,
+			  int level);
+
+/*
+ * Memslot 0 has room for a few test pages only (the extra pages of
+ * __vm_create() are for page tables): more go into their own memslot.
+ */
+static void setup_pf_vm(__u64 nr_pages)
+{
+	__create_vm(guest_vcpu_code, nr_pages + PF_EXTRA_PAGES);
+	hook_introspection(test_vm);
+	prepare_vcpu_guest();
+	if (nr_pages > PF_SLOT0_PAGES)
+		add_test_slot(VM_MEM_SRC_ANONYMOUS, nr_pages * PAGE_BYTES,
+			      PG_LEVEL_4K);
+	else if (nr_pages)
+		set_test_pages(vm_vaddr_alloc(test_vm, nr_pages * PAGE_BYTES,
+					      KVM_UTIL_MIN_VADDR), nr_pages);
+	start_runner(0, test_vcpu);
+	allow_command(KVMI_VM_SET_PAGE_ACCESS);
+}
+
+/*
+ * Add memslot TEST_SLOT of @size bytes at TEST_SLOT_GPA, backed by @src and
+ * mapped at the same gva with pages of @level: its pages become the test
+ * pages.  The vCPU must be out of KVM_RUN.
+ */
+static void add_test_slot(enum vm_mem_backing_src_type src, __u64 size,
+			  int level)
+{
+	__u64 n = size / PAGE_BYTES, vpage = TEST_SLOT_GPA / PAGE_BYTES;
+
+	TEST_ASSERT(sparsebit_is_clear_num(test_vm->vpages_mapped, vpage, n),
+		    "gva %#llx is mapped", TEST_SLOT_GPA);
+	vm_userspace_mem_region_add(test_vm, src, TEST_SLOT_GPA, TEST_SLOT, n,
+				    0);
+	virt_map_level(test_vm, TEST_SLOT_GPA, TEST_SLOT_GPA, size, level);
+	sparsebit_set_num(test_vm->vpages_mapped, vpage, n);
+	set_test_pages(TEST_SLOT_GPA, n);
+}
+
+#define PA_SIZE(n)	(sizeof(struct kvmi_vm_set_page_access) + \
+			 (n) * sizeof(struct kvmi_page_access_entry))
+
+/* A SET_PAGE_ACCESS request with room for the most entries. */
+struct page_access_req {
+	struct kvmi_vm_set_page_access r;
+	struct kvmi_page_access_entry e[MAX_PAGE_ACCESS_ENTRIES];
+};
+
+/* @req for the @n test pages from @first, all with @access. */
+static void build_page_access(struct page_access_req *req, __u64 first,
+			      __u64 n, __u8 access)
+{
+	__u64 i;
+
+	memset(req, 0, sizeof(*req));
+	req->r.count = n;
+	for (i = 0; i < n; i++) {
+		req->e[i].gpa = page_gpa(first + i);
+		req->e[i].access = access;
+	}
+}
+
+/* Send the first @size bytes of @req; returns the err of the reply. */
+static int vm_set_page_access(const struct page_access_req *req, size_t size)
+{
+	return do_command(KVMI_VM_SET_PAGE_ACCESS, req, size, NULL, 0);
+}
+
+/* The @n test pages from @first allow @access (in messages of 511). */
+static void set_pages_access(__u64 first, __u64 n, __u8 access)
+{
+	static struct page_access_req req;
+	__u64 count;
+
+	for (; n; first += count, n -= count) {
+		count = min_t(__u64, n, MAX_PAGE_ACCESS_ENTRIES);
+		build_page_access(&req, first, count, access);
+		EXPECT_ERR(vm_set_page_access(&req, PA_SIZE(count)), 0);
+	}
+}
+
+/*
+ * Is the gva of a PF event always known?  With shadow paging it is; with
+ * NPT it is not (~0), with EPT when the exit qualification has it.
+ */
+static bool pf_gva_always_known(void)
+{
+	static int tdp = -1;
+
+	if (tdp < 0)
+		tdp = kvm_is_tdp_enabled();
+	return !tdp;
+}
+
+/* The next event must be the PF event of access @access at @gva. */
+static void pf_event(struct vcpu_event *ev, __u64 gva, __u8 access)
+{
+	__u64 gpa = addr_gva2gpa(test_vm, gva);
+
+	expect_vcpu_event(KVMI_VCPU_EVENT_PF, ev);
+	TEST_ASSERT(ev->common.vcpu == 0 && ev->pf.gpa == gpa &&
+		    ev->pf.access == access,
+		    "PF event: vCPU %u, gpa %#llx, access %u; expected 0, %#llx, %u",
+		    ev->common.vcpu, ev->pf.gpa, ev->pf.access, gpa, access);
+	TEST_ASSERT(ev->pf.gva == gva ||
+		    (ev->pf.gva == ~0ULL && !pf_gva_always_known()),
+		    "PF event: gva %#llx, expected %#llx", ev->pf.gva, gva);
+	if (access == KVMI_PAGE_ACCESS_X)
+		EXPECT_RESULT(ev->common.arch.regs.rip, gva);
+}
+
+/* Where access @access (KVMI_PAGE_ACCESS_*) of test page @page goes. */
+static __u64 access_gva(__u64 page, __u8 access)
+{
+	return page_gva(page) +
+	       (access == KVMI_PAGE_ACCESS_X ? CODE_OFFSET : DATA_OFFSET);
+}
+
+/*
+ * The guest starts access @access to test page @page: it reads the u64 at
+ * DATA_OFFSET (set to @val by the host first), writes @val there, or runs
+ * exec_code[].
+ */
+static void start_access(__u64 page, __u8 access, __u64 val)
+{
+	__u64 gva = access_gva(page, access);
+
+	if (access == KVMI_PAGE_ACCESS_R) {
+		WRITE_ONCE(*data_hva(page), val);
+		guest_start(GOP_READ, gva, 0);
+	} else if (access == KVMI_PAGE_ACCESS_W) {
+		guest_start(GOP_WRITE, gva, val);
+	} else {
+		guest_start(GOP_EXEC, gva, 0);
+	}
+}
+
+/* The access of start_access() completes without (more) events. */
+static void access_done(__u64 page, __u8 access, __u64 val)
+{
+	__u64 result = runner_result(0);
+
+	expect_nothing(100);
+	if (access == KVMI_PAGE_ACCESS_R)
+		EXPECT_RESULT(result, val);
+	else if (access == KVMI_PAGE_ACCESS_W)
+		EXPECT_RESULT(READ_ONCE(*data_hva(page)), val);
+	else
+		EXPECT_RESULT(result, EXEC_RESULT);
+}
+
+/*
+ * Access @access to test page @page (see start_access()).  With @events it
+ * is forbidden: each PF event (two for exec_code[]: its MOV and its RET)
+ * is checked and answered with CONTINUE, which completes the access.
+ */
+static void check_access(__u64 page, __u8 access, __u64 val, bool events)
+{
+	__u64 gva = access_gva(page, access);
+	struct vcpu_event ev;
+
+	start_access(page, access, val);
+	if (events) {
+		pf_event(&ev, gva, access);
+		reply_continue(&ev);
+	}
+	if (events && access == KVMI_PAGE_ACCESS_X) {
+		pf_event(&ev, gva + EXEC_RET_OFFSET, access);
+		reply_continue(&ev);
+	}
+	access_done(page, access, val);
+}
+
+/* Read, write and execute test page @page without events. */
+static void check_accesses_allowed(__u64 page, __u64 val)
+{
+	__u8 a;
+
+	for (a = KVMI_PAGE_ACCESS_R; a <= KVMI_PAGE_ACCESS_X; a <<= 1)
+		check_access(page, a, val, false);
+}
+
+#define NR_BAD_ENTRIES	5
+
+/* An entry that SET_PAGE_ACCESS refuses, for test page 2. */
+static struct kvmi_page_access_entry bad_entry(unsigned int kind)
+{
+	struct kvmi_page_access_entry e = {
+		.gpa = page_gpa(2),
+		.access = KVMI_PAGE_ACCESS_R,
+	};
+
+	switch (kind) {
+	case 0:
+		e.access = 8;
+		break;
+	case 1:
+		e.padding[0] = 1;
+		break;
+	case 2:
+		e.padding[6] = 1;
+		break;
+	case 3:
+		e.gpa = gpa_after_memslots(test_vm);
+		break;
+	default:
+		e.gpa = INVALID_GPA;
+	}
+
+	return e;
+}
+
+static void test_set_page_access_errors(void)
+{
+	const __u8 rx = KVMI_PAGE_ACCESS_R | KVMI_PAGE_ACCESS_X;
+	static struct page_access_req req;
+	unsigned int i;
+	int err;
+
+	setup_pf_vm(3);
+	enable_vcpu_event(0, KVMI_VCPU_EVENT_PF);
+	TEST_ASSERT(MAX_PAGE_ACCESS_ENTRIES == 511 && PA_SIZE(511) == 8184,
+		    "%zu entries per message", MAX_PAGE_ACCESS_ENTRIES);
+
+	build_page_access(&req, 0, 1, rx);
+	disallow_command(KVMI_VM_SET_PAGE_ACCESS);
+	EXPECT_ERR(vm_set_page_access(&req, PA_SIZE(1)), -KVM_EPERM);
+	allow_command(KVMI_VM_SET_PAGE_ACCESS);
+
+	/* count 0, a message longer than its entries, the padding. */
+	req.r.count = 0;
+	EXPECT_ERR(vm_set_page_access(&req, PA_SIZE(0)), -KVM_EINVAL);
+	req.r.count = 1;
+	EXPECT_ERR(vm_set_page_access(&req, PA_SIZE(1) + 1), -KVM_EINVAL);
+	EXPECT_ERR(vm_set_page_access(&req, PA_SIZE(2)), -KVM_EINVAL);
+	req.r.padding1 = 1;
+	EXPECT_ERR(vm_set_page_access(&req, PA_SIZE(1)), -KVM_EINVAL);
+	req.r.padding1 = 0;
+	req.r.padding2 = 1;
+	EXPECT_ERR(vm_set_page_access(&req, PA_SIZE(1)), -KVM_EINVAL);
+
+	/* A bad last entry: the first two are not applied either. */
+	for (i = 0; i < NR_BAD_ENTRIES; i++) {
+		build_page_access(&req, 0, 3, rx);
+		req.e[2] = bad_entry(i);
+		err = vm_set_page_access(&req, PA_SIZE(3));
+		TEST_ASSERT(err == -KVM_EINVAL, "Bad entry %u: err %d", i, err);
+	}
+	check_access(0, KVMI_PAGE_ACCESS_W, 1, false);
+	check_access(1, KVMI_PAGE_ACCESS_W, 2, false);
+
+	/* Any combination; a gfn listed twice (any offset) gets the last. */
+	for (i = 0; i <= PAGE_ACCESS_ALL; i++)
+		set_pages_access(0, 1, i);
+	check_access(0, KVMI_PAGE_ACCESS_W, 3, false);
+	build_page_access(&req, 0, 2, rx);
+	req.e[1].gpa = page_gpa(0) + 0x123;
+	req.e[1].access = PAGE_ACCESS_ALL;
+	EXPECT_ERR(vm_set_page_access(&req, PA_SIZE(2)), 0);
+	check_access(0, KVMI_PAGE_ACCESS_W, 4, false);
+	req.e[0].access = PAGE_ACCESS_ALL;
+	req.e[1].access = rx;
+	EXPECT_ERR(vm_set_page_access(&req, PA_SIZE(2)), 0);
+	check_access(0, KVMI_PAGE_ACCESS_W, 5, true);
+
+	/* A message shorter than its entries: the connection is closed. */
+	build_page_access(&req, 1, 2, rx);
+	send_message(KVMI_VM_SET_PAGE_ACCESS, &req, PA_SIZE(1));
+	expect_eof();
+
+	/* UNHOOK lifted the restriction of page 0. */
+	expect_hooked_until_unhook();
+	allow_command(KVMI_VM_SET_PAGE_ACCESS);
+	enable_vcpu_event(0, KVMI_VCPU_EVENT_PF);
+	check_access(0, KVMI_PAGE_ACCESS_W, 6, false);
+	set_pages_access(1, 1, rx);
+	check_access(1, KVMI_PAGE_ACCESS_W, 7, true);
+
+	finish_vcpu_vm();
+}
+
+/* The last gfn of the test's memslots. */
+static __u64 last_memslot_gfn(void)
+{
+	return gpa_after_memslots(test_vm) / PAGE_BYTES - 1;
+}
+
+static int __vm_get_max_gfn(__u64 *gfn)
+{
+	struct kvmi_vm_get_max_gfn_reply rpl = {};
+	int err;
+
+	/* receive_reply() checks the size: 8 + 8. */
+	err = do_command(KVMI_VM_GET_MAX_GFN, NULL, 0, &rpl, sizeof(rpl));
+	*gfn = rpl.gfn;
+
+	return err;
+}
+
+static __u64 vm_get_max_gfn(void)
+{
+	__u64 gfn;
+
+	EXPECT_ERR(__vm_get_max_gfn(&gfn), 0);
+	return gfn;
+}
+
+static void test_get_max_gfn(void)
+{
+	const __u64 top = TOP_SLOT_GPA / PAGE_BYTES;
+	__u64 gfn;
+
+	setup_vm(guest_idle_code);
+	EXPECT_ERR(__vm_get_max_gfn(&gfn), -KVM_EPERM);
+	allow_command(KVMI_VM_GET_MAX_GFN);
+
+	/* KVM's APIC access page (VMX, AVIC) has a memslot of its own. */
+	gfn = vm_get_max_gfn();
+	pr_info("# max gfn %#llx, the test's memslots end at gfn %#llx\n",
+		gfn, last_memslot_gfn());
+	TEST_ASSERT(gfn == last_memslot_gfn() ||
+		    (gfn == APIC_ACCESS_GFN && gfn > last_memslot_gfn()),
+		    "max gfn %#llx, the test's memslots end at gfn %#llx", gfn,
+		    last_memslot_gfn());
+
+	/* A memslot above every other one. */
+	TEST_ASSERT(top + 1 <= test_vm->max_gfn, "No guest memory at %#llx",
+		    TOP_SLOT_GPA);
+	vm_userspace_mem_region_add(test_vm, VM_MEM_SRC_ANONYMOUS,
+				    TOP_SLOT_GPA, TEST_SLOT, 2, 0);
+	EXPECT_RESULT(last_memslot_gfn(), top + 1);
+	EXPECT_RESULT(vm_get_max_gfn(), top + 1);
+
+	vm_mem_region_delete(test_vm, TEST_SLOT);
+	EXPECT_RESULT(vm_get_max_gfn(), gfn);
+
+	teardown_vm();
+}
+
+/* Access @access to a page that forbids only that one. */
+static void test_pf_event(__u8 access)
+{
+	__u64 gpa, val = 0x70011e55, r = 0;
+	__u8 a;
+
+	setup_pf_vm(1);
+	enable_vcpu_event(0, KVMI_VCPU_EVENT_PF);
+
+	/* KVM maps the page first. */
+	check_accesses_allowed(0, 1);
+	set_pages_access(0, 1, PAGE_ACCESS_ALL & ~access);
+
+	/* CONTINUE completes the access once: the next one faults again. */
+	check_access(0, access, 2, true);
+	check_access(0, access, 3, true);
+
+	/* The other accesses are allowed. */
+	for (a = KVMI_PAGE_ACCESS_R; a <= KVMI_PAGE_ACCESS_X; a <<= 1)
+		if (a != access)
+			check_access(0, a, 4, false);
+
+	/* The tool's own accesses are not checked. */
+	allow_command(KVMI_VM_READ_PHYSICAL);
+	allow_command(KVMI_VM_WRITE_PHYSICAL);
+	gpa = page_gpa(0) + DATA_OFFSET;
+	EXPECT_ERR(vm_write_physical(gpa, sizeof(val), &val), 0);
+	EXPECT_ERR(vm_read_physical(gpa, sizeof(r), &r), 0);
+	EXPECT_RESULT(r, val);
+	EXPECT_RESULT(READ_ONCE(*data_hva(0)), val);
+	expect_nothing(100);
+
+	set_pages_access(0, 1, PAGE_ACCESS_ALL);
+	check_access(0, access, 5, false);
+
+	finish_vcpu_vm();
+}
+
+static void test_pf_event_read(void)
+{
+	test_pf_event(KVMI_PAGE_ACCESS_R);
+}
+
+static void test_pf_event_write(void)
+{
+	test_pf_event(KVMI_PAGE_ACCESS_W);
+}
+
+static void test_pf_event_exec(void)
+{
+	test_pf_event(KVMI_PAGE_ACCESS_X);
+}
+
+static void test_pf_retry(void)
+{
+	struct vcpu_event ev;
+	__u8 a;
+
+	setup_pf_vm(1);
+	enable_vcpu_event(0, KVMI_VCPU_EVENT_PF);
+
+	for (a = KVMI_PAGE_ACCESS_R; a <= KVMI_PAGE_ACCESS_X; a <<= 1) {
+		WRITE_ONCE(*data_hva(0), ~0ULL);
+		set_pages_access(0, 1, PAGE_ACCESS_ALL & ~a);
+		start_access(0, a, a);
+		pf_event(&ev, access_gva(0, a), a);
+
+		/* Not emulated: the instruction faults again. */
+		reply_to_event(&ev, KVMI_EVENT_ACTION_RETRY);
+		pf_event(&ev, access_gva(0, a), a);
+		if (a == KVMI_PAGE_ACCESS_W)
+			EXPECT_RESULT(READ_ONCE(*data_hva(0)), ~0ULL);
+
+		/* Lifted: the guest runs it, with no other event. */
+		set_pages_access(0, 1, PAGE_ACCESS_ALL);
+		reply_to_event(&ev, KVMI_EVENT_ACTION_RETRY);
+		access_done(0, a, a);
+		check_accesses_allowed(0, 8);
+	}
+
+	finish_vcpu_vm();
+}
+
+static void test_pf_crash(void)
+{
+	struct vcpu_event ev;
+	struct kvm_regs regs;
+
+	setup_pf_vm(1);
+	enable_vcpu_event(0, KVMI_VCPU_EVENT_PF);
+	WRITE_ONCE(*data_hva(0), 1);
+	set_pages_access(0, 1, KVMI_PAGE_ACCESS_R | KVMI_PAGE_ACCESS_X);
+
+	start_access(0, KVMI_PAGE_ACCESS_W, 2);
+	pf_event(&ev, access_gva(0, KVMI_PAGE_ACCESS_W), KVMI_PAGE_ACCESS_W);
+	reply_to_event(&ev, KVMI_EVENT_ACTION_CRASH);
+	check_crash_exit();
+
+	/* RIP on the write, which was not done. */
+	vcpu_regs_get(test_vcpu, &regs);
+	EXPECT_RESULT(regs.rip, ev.common.arch.regs.rip);
+	EXPECT_RESULT(READ_ONCE(*data_hva(0)), 1);
+
+	teardown_vm();
+}
+
+static void test_pf_not_enabled(void)
+{
+	setup_pf_vm(1);
+	set_pages_access(0, 1, 0);
+
+	/* Not allowed, then allowed but not enabled. */
+	check_accesses_allowed(0, 1);
+	allow_event(KVMI_VCPU_EVENT_PF);
+	check_accesses_allowed(0, 2);
+
+	/* Enabled, then disabled. */
+	enable_vcpu_event(0, KVMI_VCPU_EVENT_PF);
+	check_access(0, KVMI_PAGE_ACCESS_W, 3, true);
+	EXPECT_ERR(vcpu_control_events(0, KVMI_VCPU_EVENT_PF, 0), 0);
+	check_accesses_allowed(0, 4);
+
+	/* Enabled, but the tool is gone. */
+	EXPECT_ERR(vcpu_control_events(0, KVMI_VCPU_EVENT_PF, 1), 0);
+	close_tool_socket();
+	check_accesses_allowed(0, 5);
+
+	expect_hooked_until_unhook();
+	finish_vcpu_vm();
+}
+
+#define THP_ENABLED	"/sys/kernel/mm/transparent_hugepage/enabled"
+#define FREE_2M_PAGES	"/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages"
+#define NO_HUGE_PAGES \
+	"no transparent huge pages (CONFIG_TRANSPARENT_HUGEPAGE, not \"never\") and no free 2 MiB HugeTLB pages"
+
+/* The first line of file @path in @buf ("" if it cannot be read). */
+static void read_line(const char *path, char *buf, int size)
+{
+	FILE *f = fopen(path, "r");
+
+	buf[0] = '\0';
+	if (f && !fgets(buf, size, f))
+		buf[0] = '\0';
+	if (f)
+		fclose(f);
+}
+
+/* What backs the huge page case: THP, else free 2 MiB HugeTLB pages. */
+static enum vm_mem_backing_src_type huge_page_source(void)
+{
+	char buf[128];
+
+	read_line(THP_ENABLED, buf, sizeof(buf));
+	if (buf[0] && !strstr(buf, "[never]"))
+		return VM_MEM_SRC_ANONYMOUS_THP;
+
+	read_line(FREE_2M_PAGES, buf, sizeof(buf));
+	if (atoi(buf) >= HUGE_REGIONS)
+		return VM_MEM_SRC_ANONYMOUS_HUGETLB_2MB;
+
+	skip_case(NO_HUGE_PAGES);
+}
+
+static void test_pf_huge_page(void)
+{
+	enum vm_mem_backing_src_type src = huge_page_source();
+	const __u64 per_region = HUGE_BYTES / PAGE_BYTES;
+	const __u64 mid = per_region / 2;
+	__u64 before, mapped;
+	char reason[160];
+
+	setup_pf_vm(0);
+	enable_vcpu_event(0, KVMI_VCPU_EVENT_PF);
+	stop_runners(1);
+	add_test_slot(src, HUGE_REGIONS * HUGE_BYTES, PG_LEVEL_2M);
+	start_runner(0, test_vcpu);
+
+	before = vm_get_stat(test_vm, "pages_2m");
+	EXPECT_RESULT(guest_run(GOP_TOUCH, nr_test_pages, 0), nr_test_pages);
+	mapped = vm_get_stat(test_vm, "pages_2m");
+	pr_info("# %s: pages_2m %llu, then %llu\n",
+		vm_mem_backing_src_alias(src)->name, before, mapped);
+	if (mapped < before + HUGE_REGIONS) {
+		snprintf(reason, sizeof(reason),
+			 "KVM did not map the region with 2 MiB pages (%s, pages_2m %llu -> %llu)",
+			 vm_mem_backing_src_alias(src)->name, before, mapped);
+		skip_case(reason);
+	}
+
+	/* One 4 KiB page: only its 2 MiB region loses its huge mapping. */
+	set_pages_access(mid, 1, KVMI_PAGE_ACCESS_R | KVMI_PAGE_ACCESS_X);
+	check_access(mid, KVMI_PAGE_ACCESS_W, 1, true);
+	check_access(mid - 1, KVMI_PAGE_ACCESS_W, 2, false);
+	check_access(mid + 1, KVMI_PAGE_ACCESS_W, 3, false);
+	check_access(mid + per_region, KVMI_PAGE_ACCESS_W, 4, false);
+	check_access(mid, KVMI_PAGE_ACCESS_R, 5, false);
+	check_access(mid, KVMI_PAGE_ACCESS_W, 6, true);
+	EXPECT_RESULT(vm_get_stat(test_vm, "pages_2m"), mapped - 1);
+
+	set_pages_access(mid, 1, PAGE_ACCESS_ALL);
+	check_access(mid, KVMI_PAGE_ACCESS_W, 7, false);
+	EXPECT_RESULT(guest_run(GOP_TOUCH, nr_test_pages, 0), nr_test_pages);
+	expect_nothing(100);
+
+	finish_vcpu_vm();
+}
+
+static void test_pf_before_first_touch(void)
+{
+	static struct page_access_req req;
+
+	setup_pf_vm(3);
+	enable_vcpu_event(0, KVMI_VCPU_EVENT_PF);
+
+	build_page_access(&req, 0, 3, 0);
+	req.e[0].access = KVMI_PAGE_ACCESS_W | KVMI_PAGE_ACCESS_X;
+	req.e[1].access = KVMI_PAGE_ACCESS_R | KVMI_PAGE_ACCESS_X;
+	req.e[2].access = KVMI_PAGE_ACCESS_R | KVMI_PAGE_ACCESS_W;
+	EXPECT_ERR(vm_set_page_access(&req, PA_SIZE(3)), 0);
+
+	check_access(0, KVMI_PAGE_ACCESS_R, 1, true);
+	check_access(1, KVMI_PAGE_ACCESS_W, 2, true);
+	check_access(2, KVMI_PAGE_ACCESS_X, 3, true);
+
+	finish_vcpu_vm();
+}
+
+/* UNHOOK lifts every restriction, whatever CONTROL_CLEANUP says. */
+static void test_pf_unhook_cleanup(__u8 cleanup)
+{
+	__u64 exits, i;
+
+	setup_pf_vm(NR_UNHOOK_PAGES);
+	enable_vcpu_event(0, KVMI_VCPU_EVENT_PF);
+	allow_command(KVMI_VM_CONTROL_CLEANUP);
+	EXPECT_ERR(vm_control_cleanup(cleanup), 0);
+	set_pages_access(0, NR_UNHOOK_PAGES, 0);
+	check_access(0, KVMI_PAGE_ACCESS_W, 1, true);
+
+	unhook_introspection(test_vm);
+
+	/* Emulated, each write would leave the guest. */
+	count_exits(1, GOP_TOUCH, LOOP_WRITES, &exits);
+	TEST_ASSERT(exits < LOOP_WRITES,
+		    "%llu exits for %u writes: still restricted", exits,
+		    LOOP_WRITES);
+
+	/* A new session inherits no restriction. */
+	hook_introspection(test_vm);
+	enable_vcpu_event(0, KVMI_VCPU_EVENT_PF);
+	for (i = 0; i < NR_UNHOOK_PAGES; i++)
+		check_accesses_allowed(i, i);
+
+	finish_vcpu_vm();
+}
+
+static void test_pf_unhook(void)
+{
+	test_pf_unhook_cleanup(1);
+}
+
+static void test_pf_unhook_no_cleanup(void)
+{
+	test_pf_unhook_cleanup(0);
+}
+
+/* GOP_TOUCH wrote @base + i to touch_gva(i), once per test page. */
+static void check_touched(__u64 base)
+{
+	__u64 i;
+
+	for (i = 0; i < nr_test_pages; i++)
+		EXPECT_RESULT(*(__u64 *)addr_gva2hva(test_vm, touch_gva(i)),
+			      base + i);
+}
+
+static void test_pf_many_pages(void)
+{
+	struct vcpu_event ev;
+	__u64 i;
+
+	setup_pf_vm(NR_MANY_PAGES);
+	enable_vcpu_event(0, KVMI_VCPU_EVENT_PF);
+	set_pages_access(0, NR_MANY_PAGES,
+			 KVMI_PAGE_ACCESS_R | KVMI_PAGE_ACCESS_X);
+
+	/* One event per page, in order. */
+	guest_start(GOP_TOUCH, NR_MANY_PAGES, 0x1000000);
+	for (i = 0; i < NR_MANY_PAGES; i++) {
+		pf_event(&ev, touch_gva(i), KVMI_PAGE_ACCESS_W);
+		reply_continue(&ev);
+	}
+	EXPECT_RESULT(runner_result(0), NR_MANY_PAGES);
+	expect_nothing(100);
+	check_touched(0x1000000);
+
+	set_pages_access(0, NR_MANY_PAGES, PAGE_ACCESS_ALL);
+	EXPECT_RESULT(guest_run(GOP_TOUCH, NR_MANY_PAGES, 0x2000000),
+		      NR_MANY_PAGES);
+	expect_nothing(100);
+	check_touched(0x2000000);
+
+	finish_vcpu_vm();
+}
+
+/* The result of GOP_SUM after GOP_FILL with @seed. */
+static __u64 corr_sum(__u64 seed)
+{
+	__u64 h = CORR_HASH_INIT, k;
+
+	for (k = 0; k < nr_test_pages * CORR_WORDS; k++)
+		h = corr_hash(h, corr_value(seed, k));
+	return h;
+}
+
+/*
+ * The guest fills the test pages with @seed's words while they allow
+ * @fill_access, then hashes them while they allow @sum_access; the tool
+ * answers CONTINUE to every event.  Returns the hash.
+ */
+static __u64 fill_and_sum(__u64 seed, __u8 fill_access, __u8 sum_access)
+{
+	__u64 k, n = nr_test_pages * CORR_WORDS, sum;
+	struct vcpu_event ev;
+
+	for (k = 0; k < n; k++)
+		WRITE_ONCE(*(__u64 *)addr_gva2hva(test_vm, corr_gva(k)), 0);
+
+	set_pages_access(0, nr_test_pages, fill_access);
+	guest_start(GOP_FILL, seed, 0);
+	for (k = 0; k < n && !(fill_access & KVMI_PAGE_ACCESS_W); k++) {
+		pf_event(&ev, corr_gva(k), KVMI_PAGE_ACCESS_W);
+		reply_continue(&ev);
+	}
+	EXPECT_RESULT(runner_result(0), 0);
+
+	set_pages_access(0, nr_test_pages, sum_access);
+	guest_start(GOP_SUM, 0, 0);
+	for (k = 0; k < n && !(sum_access & KVMI_PAGE_ACCESS_R); k++) {
+		pf_event(&ev, corr_gva(k), KVMI_PAGE_ACCESS_R);
+		reply_continue(&ev);
+	}
+	sum = runner_result(0);
+	expect_nothing(100);
+
+	for (k = 0; k < n; k++)
+		EXPECT_RESULT(*(__u64 *)addr_gva2hva(test_vm, corr_gva(k)),
+			      corr_value(seed, k));
+	return sum;
+}
+
+static void test_pf_correctness(void)
+{
+	__u64 sum;
+
+	setup_pf_vm(CORR_PAGES);
+	enable_vcpu_event(0, KVMI_VCPU_EVENT_PF);
+
+	sum = fill_and_sum(5, PAGE_ACCESS_ALL, PAGE_ACCESS_ALL);
+	EXPECT_RESULT(sum, corr_sum(5));
+
+	/* Writes forbidden for the fill, reads for the hash. */
+	EXPECT_RESULT(fill_and_sum(5, KVMI_PAGE_ACCESS_R | KVMI_PAGE_ACCESS_X,
+				   KVMI_PAGE_ACCESS_W | KVMI_PAGE_ACCESS_X),
+		      sum);
+	/* Execute only, then no access at all. */
+	EXPECT_RESULT(fill_and_sum(5, KVMI_PAGE_ACCESS_X, 0), sum);
+
+	finish_vcpu_vm();
+}
+
+/*
+ * Restrictions are keyed by gfn, not by memslot: a memslot that is deleted
+ * and added again, or moved away and back, finds them in place.
+ */
+static void test_pf_memslot(void)
+{
+	const __u8 rx = KVMI_PAGE_ACCESS_R | KVMI_PAGE_ACCESS_X;
+	static struct page_access_req req;
+
+	setup_pf_vm(0);
+	enable_vcpu_event(0, KVMI_VCPU_EVENT_PF);
+	stop_runners(1);
+	add_test_slot(VM_MEM_SRC_ANONYMOUS, 2 * PAGE_BYTES, PG_LEVEL_4K);
+	start_runner(0, test_vcpu);
+	set_pages_access(1, 1, rx);
+	check_access(1, KVMI_PAGE_ACCESS_W, 1, true);
+
+	/* Deleted: the gfn has no memslot; added again, with new memory. */
+	stop_runners(1);
+	vm_mem_region_delete(test_vm, TEST_SLOT);
+	build_page_access(&req, 1, 1, rx);
+	EXPECT_ERR(vm_set_page_access(&req, PA_SIZE(1)), -KVM_EINVAL);
+	vm_userspace_mem_region_add(test_vm, VM_MEM_SRC_ANONYMOUS,
+				    TEST_SLOT_GPA, TEST_SLOT, 2, 0);
+	start_runner(0, test_vcpu);
+	check_access(1, KVMI_PAGE_ACCESS_W, 2, true);
+	check_access(0, KVMI_PAGE_ACCESS_W, 3, false);
+
+	/* Moved away and back. */
+	stop_runners(1);
+	vm_mem_region_move(test_vm, TEST_SLOT, MOVED_SLOT_GPA);
+	EXPECT_ERR(vm_set_page_access(&req, PA_SIZE(1)), -KVM_EINVAL);
+	vm_mem_region_move(test_vm, TEST_SLOT, TEST_SLOT_GPA);
+	start_runner(0, test_vcpu);
+	check_access(1, KVMI_PAGE_ACCESS_W, 4, true);
+
+	set_pages_access(1, 1, PAGE_ACCESS_ALL);
+	check_access(1, KVMI_PAGE_ACCESS_W, 5, false);
 
 	finish_vcpu_vm();
 }
@@ -5323,6 +6259,22 @@ static const struct kvmi_case cases[] = {
 	{ "control_cleanup", test_control_cleanup },
 	{ "cleanup_off", test_cleanup_off },
 	{ "cleanup_two_vcpus", test_cleanup_two_vcpus },
+	/* guest page access (issue 5) */
+	{ "set_page_access_errors", test_set_page_access_errors },
+	{ "get_max_gfn", test_get_max_gfn },
+	{ "pf_event_read", test_pf_event_read },
+	{ "pf_event_write", test_pf_event_write },
+	{ "pf_event_exec", test_pf_event_exec },
+	{ "pf_retry", test_pf_retry },
+	{ "pf_crash", test_pf_crash },
+	{ "pf_not_enabled", test_pf_not_enabled },
+	{ "pf_huge_page", test_pf_huge_page },
+	{ "pf_before_first_touch", test_pf_before_first_touch },
+	{ "pf_unhook", test_pf_unhook },
+	{ "pf_unhook_no_cleanup", test_pf_unhook_no_cleanup },
+	{ "pf_many_pages", test_pf_many_pages },
+	{ "pf_correctness", test_pf_correctness },
+	{ "pf_memslot", test_pf_memslot },
 };
 
 /*
