@@ -387,6 +387,31 @@ int kvmi_arch_cmd_vcpu_get_xcr(struct kvm_vcpu *vcpu, u8 xcr, u64 *value)
 }
 
 /**
+ * kvmi_event_goes_on() - Send an event that accepts every action.
+ * @vcpu: The vCPU.
+ * @event_id: The event id.
+ * @e: The event-specific data.
+ * @size: The size of @e.
+ *
+ * Return: true when KVM goes on with what the event is about (CONTINUE,
+ * or no tool), false when the vCPU re-enters the guest without it (RETRY)
+ * or leaves KVM_RUN before it enters the guest again (CRASH).
+ */
+bool kvmi_event_goes_on(struct kvm_vcpu *vcpu, u16 event_id, const void *e,
+			size_t size)
+{
+	int action;
+
+	action = kvmi_send_vcpu_event(vcpu, event_id, e, size, NULL, 0,
+				      BIT(KVMI_EVENT_ACTION_CONTINUE) |
+				      BIT(KVMI_EVENT_ACTION_RETRY) |
+				      BIT(KVMI_EVENT_ACTION_CRASH));
+
+	return action != KVMI_EVENT_ACTION_RETRY &&
+	       action != KVMI_EVENT_ACTION_CRASH;
+}
+
+/**
  * kvmi_descriptor_exit() - Handle a descriptor-table exit.
  * @vcpu: The vCPU.
  * @descriptor: KVMI_DESC_IDTR, _GDTR, _LDTR or _TR.
@@ -400,15 +425,9 @@ int kvmi_descriptor_exit(struct kvm_vcpu *vcpu, u8 descriptor, bool write)
 		.descriptor = descriptor,
 		.write = write,
 	};
-	int action;
 
-	action = kvmi_send_vcpu_event(vcpu, KVMI_VCPU_EVENT_DESCRIPTOR, &e,
-				      sizeof(e), NULL, 0,
-				      BIT(KVMI_EVENT_ACTION_CONTINUE) |
-				      BIT(KVMI_EVENT_ACTION_RETRY) |
-				      BIT(KVMI_EVENT_ACTION_CRASH));
-	if (action == KVMI_EVENT_ACTION_RETRY ||
-	    action == KVMI_EVENT_ACTION_CRASH)
+	if (!kvmi_event_goes_on(vcpu, KVMI_VCPU_EVENT_DESCRIPTOR, &e,
+				sizeof(e)))
 		return 1;
 
 	return kvm_emulate_instruction(vcpu, 0);
@@ -657,15 +676,9 @@ int kvmi_breakpoint_exit(struct kvm_vcpu *vcpu, u8 insn_len)
 						 NULL),
 		.insn_len = insn_len,
 	};
-	int action;
 
-	action = kvmi_send_vcpu_event(vcpu, KVMI_VCPU_EVENT_BREAKPOINT,
-				      &e, sizeof(e), NULL, 0,
-				      BIT(KVMI_EVENT_ACTION_CONTINUE) |
-				      BIT(KVMI_EVENT_ACTION_RETRY) |
-				      BIT(KVMI_EVENT_ACTION_CRASH));
-	if (action == KVMI_EVENT_ACTION_RETRY ||
-	    action == KVMI_EVENT_ACTION_CRASH)
+	if (!kvmi_event_goes_on(vcpu, KVMI_VCPU_EVENT_BREAKPOINT, &e,
+				sizeof(e)))
 		return 1;
 
 	/* CONTINUE, or no tool: the guest gets its #BP. */

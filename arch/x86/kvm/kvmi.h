@@ -66,6 +66,8 @@ bool kvmi_msr_event(struct kvm_vcpu *vcpu, u32 msr, u64 *data);
 void kvmi_xsetbv_event(struct kvm_vcpu *vcpu, u64 old_xcr0);
 int kvmi_breakpoint_exit(struct kvm_vcpu *vcpu, u8 insn_len);
 int kvmi_descriptor_exit(struct kvm_vcpu *vcpu, u8 descriptor, bool write);
+bool kvmi_event_goes_on(struct kvm_vcpu *vcpu, u16 event_id, const void *e,
+			size_t size);
 int kvmi_singlestep_exit(struct kvm_vcpu *vcpu);
 int kvmi_agent_hypercall(struct kvm_vcpu *vcpu);
 void kvmi_arch_memslot_created(struct kvm *kvm, struct kvm_memory_slot *slot);

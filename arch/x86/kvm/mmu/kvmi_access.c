@@ -118,21 +118,12 @@ static int kvmi_pf_event(struct kvm_vcpu *vcpu, struct kvm_page_fault *fault,
 		.gpa = gfn_to_gpa(fault->gfn) | (fault->addr & ~PAGE_MASK),
 		.access = access,
 	};
-	int action;
-
-	action = kvmi_send_vcpu_event(vcpu, KVMI_VCPU_EVENT_PF, &e, sizeof(e),
-				      NULL, 0,
-				      BIT(KVMI_EVENT_ACTION_CONTINUE) |
-				      BIT(KVMI_EVENT_ACTION_RETRY) |
-				      BIT(KVMI_EVENT_ACTION_CRASH));
-	switch (action) {
-	case KVMI_EVENT_ACTION_RETRY:
-	case KVMI_EVENT_ACTION_CRASH:
-		return RET_PF_RETRY;
-	}
 
 	/* CONTINUE, or no tool: the access completes, emulated. */
-	return RET_PF_EMULATE;
+	if (kvmi_event_goes_on(vcpu, KVMI_VCPU_EVENT_PF, &e, sizeof(e)))
+		return RET_PF_EMULATE;
+
+	return RET_PF_RETRY;
 }
 
 /**
