@@ -1,24 +1,32 @@
 #!/bin/bash
-# Generate $KVMI_CACHE/build/<flavor>/.config from tinyconfig + scripts/config/{base,<flavor>}.config,
-# verify every requested symbol, and replace the real .config only if it changed.
+# Generate the .config of an O= dir (default $KVMI_CACHE/build/<flavor>) from
+# tinyconfig + scripts/config/{base,<flavor>}.config, verify every requested
+# symbol, and replace the real .config only if it changed.
+#   kconfig.sh FLAVOR [O]
 # KVMI_CONFIG_LAX=1 turns missing-symbol errors into warnings (development only).
+# KVMI_CONFIG_UNDEFINED_OK=1 (the bisect check) leaves out, with a note, a
+# requested symbol that no Kconfig of the tree defines (yet); a defined symbol
+# that cannot be set is still an error. KVMI_SRC / KVMI_MANIFEST point it at
+# another source tree and its list of files that differ from pristine.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-flavor=${1:?usage: kconfig.sh runtime|bochs|modules|nokvmi}
+flavor=${1:?usage: kconfig.sh runtime|bochs|modules|nokvmi [O]}
 frags=("$REPO/scripts/config/base.config" "$REPO/scripts/config/$flavor.config")
 for f in "${frags[@]}"; do [[ -f $f ]] || die "missing config fragment $f"; done
 [[ -f $SRC/Makefile ]] || die "$SRC is not assembled (run scripts/assemble.sh)"
+manifest=${KVMI_MANIFEST:-$STATE/manifest}
+undef_ok=${KVMI_CONFIG_UNDEFINED_OK:-0}
 
-O=$BUILD/$flavor
-T=$BUILD/.kconfig-$flavor   # scratch dir: keeps the kconfig host tools built
+O=${2:-$BUILD/$flavor}
+T=$(dirname "$O")/.kconfig-$(basename "$O")   # scratch dir: keeps the kconfig host tools built
 mkdir -p "$O" "$T"
 
 # Skip regeneration when nothing that can change the result changed: pristine
 # version, compiler, fragments, and the content of Kconfig files the series touches.
 key=$( {
-	cat "$STATE/src-version"; gcc --version | head -1; cat "${frags[@]}"
-	{ grep -E '(^|/)Kconfig[^/]*$' "$STATE/manifest" 2>/dev/null || true; } | while IFS= read -r f; do
+	pristine_version; echo "$SRC undefined-ok=$undef_ok"; gcc --version | head -1; cat "${frags[@]}"
+	{ grep -E '(^|/)Kconfig[^/]*$' "$manifest" 2>/dev/null || true; } | while IFS= read -r f; do
 		echo "$f"; cat "$SRC/$f" 2>/dev/null || true
 	done
 } | sha256sum | cut -d' ' -f1)
@@ -40,7 +48,11 @@ while IFS= read -r line; do
 		have=$(grep -E "^$sym=|^# $sym is not set" "$T/.config" || echo "absent")
 		if ! grep -rqsxE "(menu)?config ${sym#CONFIG_}" --include='Kconfig*' "$SRC/arch/x86" "$SRC/virt" \
 				"$SRC/lib" "$SRC/kernel" "$SRC/mm" "$SRC/init" "$SRC/drivers/tty" "$SRC/fs" "$SRC/net" \
-				"$SRC/usr" "$SRC/security" "$SRC/block" "$SRC/Kconfig" 2>/dev/null; then
+				"$SRC/usr" "$SRC/security" "$SRC/block" "$SRC/samples" "$SRC/Kconfig" 2>/dev/null; then
+			if [[ $undef_ok == 1 ]]; then
+				echo "config[$flavor]: note: no Kconfig defines ${sym#CONFIG_} yet, $sym=$want left out" >&2
+				continue
+			fi
 			echo "config[$flavor]: $sym=$want requested, but no Kconfig defines ${sym#CONFIG_}" \
 			     "(has the patch adding it landed in patches/series?)" >&2
 		else
