@@ -2,16 +2,21 @@
 #   make                 build, boot under QEMU, run the kvmi_test demo, export out/series
 #   make check           every test; last line "N passed, M failed, K skipped"
 #   make runtime-vmx     only the Bochs (Intel VMX) stage (make kernel-vmx builds its kernel)
+#   make tree            the series as a kernel git tree ($KVMI_CACHE/tree/<version>, branch kvmi)
+#   make patches         write patches/ back from branch kvmi of that tree
+#   make bisect          every prefix of the series must build (cached by content)
 # Knobs (environment or make VAR=...): KVMI_CACHE, TESTS, KVMI_QEMU_APPEND,
 # KVMI_QEMU_TIMEOUT, KVMI_TEST_TIMEOUT, KVMI_JOBS, KVMI_CONFIG_LAX, KVMI_BOCHS,
 # KVMI_BOCHS_TESTS, KVMI_BOCHS_KERNEL, KVMI_BOCHS_APPEND, KVMI_BOCHS_TIMEOUT,
-# KVMI_BOCHS_TEST_TIMEOUT.
+# KVMI_BOCHS_TEST_TIMEOUT, FORCE (make tree / make patches), KVMI_BISECT_RECHECK.
 
 S := scripts
 export KVMI_CACHE TESTS KVMI_QEMU_APPEND KVMI_QEMU_TIMEOUT KVMI_TEST_TIMEOUT KVMI_JOBS KVMI_CONFIG_LAX KVMI_SHOW \
-	KVMI_BOCHS KVMI_BOCHS_TESTS KVMI_BOCHS_KERNEL KVMI_BOCHS_APPEND KVMI_BOCHS_TIMEOUT KVMI_BOCHS_TEST_TIMEOUT
+	KVMI_BOCHS KVMI_BOCHS_TESTS KVMI_BOCHS_KERNEL KVMI_BOCHS_APPEND KVMI_BOCHS_TIMEOUT KVMI_BOCHS_TEST_TIMEOUT \
+	FORCE KVMI_BISECT_RECHECK
 
-.PHONY: all check deps assemble kernel kernel-vmx selftests initrd runtime runtime-vmx checkpatch compile-checks export clean
+.PHONY: all check deps assemble kernel kernel-vmx selftests initrd runtime runtime-vmx checkpatch compile-checks \
+	bisect export tree patches clean
 
 all:
 	@$(S)/main.sh
@@ -52,6 +57,19 @@ checkpatch: assemble
 
 compile-checks: assemble
 	@$(S)/compile-checks.sh
+
+# Every prefix 1..k of the series builds (modules, nokvmi, kvmi_test); cached by content.
+bisect: deps
+	@$(S)/bisect.sh
+
+# The series as a git tree to work in: tag base + one commit per patch on branch kvmi.
+# Refuses to drop work not written back (FORCE=1 discards it).
+tree: deps
+	@$(S)/tree.sh
+
+# Write patches/ (and patches/series) back from branch kvmi of the tree.
+patches:
+	@$(S)/patches.sh
 
 export: deps
 	@$(S)/export-series.sh
