@@ -17,9 +17,19 @@ t=$SECONDS
 if "$REPO/scripts/assemble.sh"; then
 	result assemble PASS assemble
 	timing assemble $t
-	# 2. Static checks (failures do not stop the runtime stage).
+	# 2. Static checks (failures do not stop the runtime stage): checkpatch per
+	#    patch, the bisect check (every prefix builds), the compile checks of the
+	#    final tree (in the bisect's O= dirs), the export and its git am check.
 	t=$SECONDS; "$REPO/scripts/checkpatch.sh" || true; timing checkpatch $t
+	t=$SECONDS; "$REPO/scripts/bisect.sh" || true; timing bisect $t
 	t=$SECONDS; "$REPO/scripts/compile-checks.sh" || true; timing compile-checks $t
+	t=$SECONDS
+	if "$REPO/scripts/export-series.sh"; then
+		"$REPO/scripts/check-export.sh" || true
+	else
+		result export FAIL "export: git am" "the export failed (see above)"
+	fi
+	timing export $t
 
 	# 3. Runtime kernel + selftests, then QEMU (AMD SVM).
 	t=$SECONDS
@@ -66,7 +76,7 @@ timing total $start
 # Summary.
 echo
 echo "================ summary ================"
-cat "$RESULTS"/{assemble,checkpatch,compile,build,runtime,runtime-shadow,runtime-vmx}.txt 2>/dev/null || true
+cat "$RESULTS"/{assemble,checkpatch,bisect,compile,export,build,runtime,runtime-shadow,runtime-vmx}.txt 2>/dev/null || true
 echo "timings (s): $(tr '\n' ' ' <"$OUT/logs/timings.txt")"
 pass=$(cat "$RESULTS"/*.txt | grep -c '^PASS' || true)
 fail=$(cat "$RESULTS"/*.txt | grep -c '^FAIL' || true)

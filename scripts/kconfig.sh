@@ -25,7 +25,7 @@ mkdir -p "$O" "$T"
 # Skip regeneration when nothing that can change the result changed: pristine
 # version, compiler, fragments, and the content of Kconfig files the series touches.
 key=$( {
-	pristine_version; echo "$SRC undefined-ok=$undef_ok"; gcc --version | head -1; cat "${frags[@]}"
+	pristine_version; echo "$SRC"; gcc --version | head -1; cat "${frags[@]}"
 	{ grep -E '(^|/)Kconfig[^/]*$' "$manifest" 2>/dev/null || true; } | while IFS= read -r f; do
 		echo "$f"; cat "$SRC/$f" 2>/dev/null || true
 	done
@@ -40,7 +40,7 @@ fi
 "${KMAKE[@]}" O="$T" olddefconfig >>"$T/log" 2>&1 || { cat "$T/log"; die "olddefconfig failed"; }
 
 # Verify: every CONFIG_X=v must be set exactly; every "# CONFIG_X is not set" must be off.
-bad=0
+bad=0 left_out=0
 while IFS= read -r line; do
 	if [[ $line =~ ^(CONFIG_[A-Za-z0-9_]+)=(.*)$ ]]; then
 		sym=${BASH_REMATCH[1]} want=${BASH_REMATCH[2]}
@@ -51,7 +51,7 @@ while IFS= read -r line; do
 				"$SRC/usr" "$SRC/security" "$SRC/block" "$SRC/samples" "$SRC/Kconfig" 2>/dev/null; then
 			if [[ $undef_ok == 1 ]]; then
 				echo "config[$flavor]: note: no Kconfig defines ${sym#CONFIG_} yet, $sym=$want left out" >&2
-				continue
+				left_out=1; continue
 			fi
 			echo "config[$flavor]: $sym=$want requested, but no Kconfig defines ${sym#CONFIG_}" \
 			     "(has the patch adding it landed in patches/series?)" >&2
@@ -81,4 +81,5 @@ if ! cmp -s "$T/.config" "$O/.config"; then
 	log "config[$flavor]: updated $O/.config"
 fi
 # Remember the key only for a fully verified config, so a lax run is re-checked.
-if ((bad)); then rm -f "$O/.kvmi-config-key"; else echo "$key" >"$O/.kvmi-config-key"; fi
+# (and not when a symbol was left out, so that a strict run verifies it again).
+if ((bad || left_out)); then rm -f "$O/.kvmi-config-key"; else echo "$key" >"$O/.kvmi-config-key"; fi

@@ -171,7 +171,7 @@ stage_sync() {
 # e.g. "…/arch/x86/kvm/x86.c:12:3: warning: …". Run check_series first.
 series_warn_re() {
 	local alt
-	alt=$(series_paths | sed 's/[][.*^$+?(){}|\\]/\\&/g' | paste -sd'|')
+	alt=$(series_paths | sed 's/[].[*^$+?(){}|\\]/\\&/g' | paste -sd'|')
 	[[ -n $alt ]] || alt='kvmi'
 	echo "(^|/)($alt):[0-9]+(:[0-9]+)?: (warning|error):"
 }
@@ -184,6 +184,24 @@ forget_series_objects() {
 		[[ $f == *.c ]] && rm -f "$O/${f%.c}.o"
 	done < <(series_paths)
 	return 0
+}
+
+# The bisect's source dir: a full kernel tree that the bisect check moves from
+# prefix to prefix (stage_sync), with its manifest; the compile checks build
+# the final tree there, in the bisect's O= dirs (build/bisect-*).
+BSRC=$CACHE/bisect-src
+BMANIFEST=$STATE/bisect-manifest
+bisect_src_prepare() {
+	local version pristine
+	version=$(pristine_version); pristine=$(pristine_dir)
+	[[ -f $BSRC/Makefile && $(cat "$STATE/bisect-src-version" 2>/dev/null) == "$version" ]] && return 0
+	log "creating $BSRC from pristine $version (and wiping the bisect build dirs)"
+	rm -rf "$BSRC" "$BUILD"/bisect-* "$BUILD"/.kconfig-bisect-* "$BMANIFEST"
+	mkdir -p "$STATE" "$BUILD"
+	cp -a "$pristine" "$BSRC.tmp.$$"
+	rm -f "$BSRC.tmp.$$/.kvmi-pristine-ok"
+	mv "$BSRC.tmp.$$" "$BSRC"
+	echo "$version" >"$STATE/bisect-src-version"
 }
 
 # Git: the base repo ($CACHE/git/<version>: one commit "Linux 6.12.y" with the
