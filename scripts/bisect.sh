@@ -12,7 +12,8 @@
 # KVM_INTROSPECTION before the patch adding it) is left out; any compiler
 # warning in a file the series adds or changes fails the prefix.
 # One case per patch, "bisect: NNNN-subject"; one log per prefix in
-# out/logs/bisect/NNNN-subject.log.
+# out/logs/bisect/NNNN-subject.log, wall and CPU seconds per built prefix in
+# out/logs/bisect/timings.txt.
 #
 # Results are cached by content: the key of prefix k hashes patches 1..k, the
 # config fragments, the compiler version, this script and kconfig.sh; a result
@@ -127,8 +128,18 @@ build_selftest() {
 	return 0
 }
 
+# CPU seconds (user + sys) used so far by this script's children: the build
+# cost of a prefix independent of the load of the machine.
+# (Sets CPU; not in a $(...) subshell, whose children counters start at 0.)
+cpu_now() {
+	times >"$tmp/times"
+	CPU=$(awk 'NR == 2 { s = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); s += a[1] * 60 + a[2] }
+		printf "%d", s }' "$tmp/times")
+}
+
 broken=
 total=$SECONDS built=0
+cpu_now; cpu0=$CPU
 for i in "${!patches[@]}"; do
 	p=${patches[$i]} name=${patches[$i]%.patch}
 	lf=$LOGS/$name.log
@@ -153,7 +164,7 @@ for i in "${!patches[@]}"; do
 	fi
 
 	# Move bisect-src to this prefix and build.
-	t=$SECONDS
+	t=$SECONDS; cpu_now; c=$CPU
 	stage_sync "$stg" "$BSRC" "$tmp/list" "$BMANIFEST" quiet
 	{ echo "# bisect: prefix 1..$((i + 1)) of patches/series, last: $p"
 	  echo "# $SYNC_CHANGED files changed in $BSRC"; } >"$lf"
@@ -164,9 +175,9 @@ for i in "${!patches[@]}"; do
 	build_flavor modules "${targets[@]}"
 	build_flavor nokvmi arch/x86/kvm/
 	build_selftest
-	dt=$((SECONDS - t)); built=$((built + 1))
-	echo "$name $dt" >>"$LOGS/timings.txt"
-	echo "# $dt s" >>"$lf"
+	cpu_now; dt=$((SECONDS - t)) dc=$((CPU - c)); built=$((built + 1))
+	echo "$name wall ${dt}s cpu ${dc}s" >>"$LOGS/timings.txt"
+	echo "# $dt s (cpu $dc s)" >>"$lf"
 	if ((${#reasons[@]} == 0)); then
 		echo PASS >"$BSTATE/$key"; cp "$lf" "$BSTATE/$key.log"
 		result $stage PASS "bisect: $name"
@@ -176,7 +187,9 @@ for i in "${!patches[@]}"; do
 		result $stage FAIL "bisect: $name" "$why, log: $lf"
 	fi
 done
-log "bisect: ${#patches[@]} prefixes, $built built, $((SECONDS - total)) s"
+cpu_now
+log "bisect: ${#patches[@]} prefixes, $built built, $((SECONDS - total)) s (cpu $((CPU - cpu0)) s)"
+echo "total: ${#patches[@]} prefixes, $built built, wall $((SECONDS - total))s cpu $((CPU - cpu0))s" >>"$LOGS/timings.txt"
 # Forget results nobody asked for in a month.
 find "$BSTATE" -type f -mtime +30 -delete 2>/dev/null || true
 ! grep -q '^FAIL' "$RESULTS/$stage.txt"
