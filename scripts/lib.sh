@@ -314,9 +314,11 @@ reset_results() { mkdir -p "$RESULTS"; : >"$RESULTS/$1.txt"; }
 
 # One harness run at a time per cache (builds share the O= dirs). The lock is
 # taken once by the outermost script; children inherit it through KVMI_LOCKED.
+# make tree / make patches only touch tree/ and take their own lock
+# (KVMI_LOCK=tree.lock), so they work while a make check runs.
 if [[ -z ${KVMI_LOCKED:-} ]]; then
 	mkdir -p "$CACHE"
-	exec 9>>"$CACHE/.lock"
+	exec 9>>"$CACHE/${KVMI_LOCK:-.lock}"
 	if ! flock -n 9; then
 		log "waiting for another harness run using $CACHE ..."
 		flock 9

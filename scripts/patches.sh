@@ -9,6 +9,7 @@
 # and when patches/ changed since the tree was built from it (e.g. a git pull:
 # writing back would drop those changes; FORCE=1 writes anyway).
 set -euo pipefail
+KVMI_LOCK=tree.lock
 . "$(dirname "$0")/lib.sh"
 
 FORCE=${FORCE:-0}

@@ -13,6 +13,7 @@
 # tree holds no unsaved work, kvmi is rebuilt from patches/; the checkout
 # rewrites only the files that differ.
 set -euo pipefail
+KVMI_LOCK=tree.lock
 . "$(dirname "$0")/lib.sh"
 
 FORCE=${FORCE:-0}
@@ -37,6 +38,16 @@ written() { # mark TIP as what patches/ holds
 	echo "$key" >"$(keyfile)"
 }
 
+# Debian's top-level .gitignore ignores everything ("/*", for its packaging
+# repo), so git would not see a new file. The tree keeps the committed file
+# but works with a copy without that block (skip-worktree: git status and
+# commits ignore the difference).
+fix_gitignore() {
+	grep -qx '/\*' "$T/.gitignore" 2>/dev/null || return 0
+	git_t update-index --skip-worktree .gitignore
+	sed -i -e '/^# Debian packaging: ignore everything at the top level/,$d' -e '/^\/\*$/d' -e '/^!\/debian\/$/d' "$T/.gitignore"
+}
+
 summary() {
 	local n; n=$(git_t rev-list --count base..kvmi)
 	log "tree $T: branch kvmi = base + $n commits ($(git_t log -1 --format='%h %s' kvmi))"
@@ -54,6 +65,7 @@ if [[ ! -d $T/.git ]]; then
 	mv "$T.tmp" "$T"
 	tip=$(new_tip)
 	git_t checkout -q -B kvmi "$tip"
+	fix_gitignore
 	git_t for-each-ref --format='%(refname)' refs/heads/ | grep -vx refs/heads/kvmi |
 		while IFS= read -r r; do git_t update-ref -d "$r"; done
 	written "$tip"
@@ -63,6 +75,7 @@ fi
 
 # 2. Anything that a rebuild would drop?
 cd "$T"
+fix_gitignore
 why=()
 for op in rebase-merge rebase-apply MERGE_HEAD CHERRY_PICK_HEAD REVERT_HEAD BISECT_LOG; do
 	[[ -e $(git rev-parse --git-path "$op") ]] && why+=("a git operation is in progress ($op)")
@@ -84,6 +97,13 @@ fi
 patches_changed=0
 [[ $(cat "$(keyfile)" 2>/dev/null) == "$key" ]] || patches_changed=1
 
+if ((${#why[@]})) && [[ $FORCE != 1 && $tip == "$wr" ]] && ((patches_changed == 0)); then
+	# Nothing to rebuild: leave the work alone.
+	log "tree $T: branch kvmi matches patches/; note:"
+	printf '  - %s\n' "${why[@]}" >&2
+	summary
+	exit 0
+fi
 if ((${#why[@]})); then
 	if [[ $FORCE != 1 ]]; then
 		{
@@ -125,6 +145,7 @@ if [[ $new == "$tip" ]] && [[ -z $(git status --porcelain | head -1) ]] &&
 else
 	n=$( { [[ $tip == none ]] || git diff --name-only "$tip" "$new"; } | wc -l)
 	git checkout -q -f -B kvmi "$new"
+	fix_gitignore
 	log "rebuilt branch kvmi from patches/ ($n files changed in the work tree)"
 fi
 written "$new"
