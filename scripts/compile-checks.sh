@@ -18,6 +18,8 @@ mkdir -p "$OUT/logs" "$CACHE/tmp"
 ensure_pristine
 check_series
 bisect_src_prepare
+# The O= dirs these checks used before they moved to the bisect's.
+rm -rf "$BUILD/modules" "$BUILD/nokvmi" "$BUILD/.kconfig-modules" "$BUILD/.kconfig-nokvmi"
 
 # bisect-src = pristine + the whole series (writes only files that differ).
 tmp=$(mktemp -d "$CACHE/tmp/compile.XXXXXX")
