@@ -176,12 +176,19 @@ series_warn_re() {
 	echo "(^|/)($alt):[0-9]+(:[0-9]+)?: (warning|error):"
 }
 
-# forget_series_objects O: remove the objects of the series' C files from the
-# O= dir, so that their warnings are printed again (ccache replays them).
+# forget_series_objects O [EXCEPT]: remove the objects of the series' C files
+# from the O= dir, so that their warnings are printed again (ccache replays
+# them); EXCEPT: globs (space-separated) of paths to keep.
 forget_series_objects() {
-	local O=$1 f
+	local O=$1 except=${2:-} f g keep
 	while IFS= read -r f; do
-		[[ $f == *.c ]] && rm -f "$O/${f%.c}.o"
+		[[ $f == *.c ]] || continue
+		keep=0
+		for g in $except; do
+			# shellcheck disable=SC2053
+			[[ $f == $g ]] && keep=1
+		done
+		((keep)) || rm -f "$O/${f%.c}.o"
 	done < <(series_paths)
 	return 0
 }
