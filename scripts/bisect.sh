@@ -148,7 +148,16 @@ build_selftest() {
 	return 0
 }
 
+# Paths that the kernel builds (arch/x86/kvm/, samples/kvmi/) cannot see.
+outside_kernel_build() {
+	local f
+	for f in "$@"; do
+		case $f in Documentation/*|MAINTAINERS|tools/*|*/.gitignore) ;; *) return 1 ;; esac
+	done
+}
+
 broken=
+prev_built=-1 kreasons=() kdiag=0   # the prefix whose build dirs bisect-src matches, its results
 total=$SECONDS built=0
 cpu_now; cpu0=$CPU
 for i in "${!patches[@]}"; do
@@ -181,10 +190,21 @@ for i in "${!patches[@]}"; do
 	  echo "# $SYNC_CHANGED files changed in $BSRC"; } >"$lf"
 	log "bisect $((i + 1))/${#patches[@]}: $name ($SYNC_CHANGED files changed)"
 	reasons=()
-	targets=(arch/x86/kvm/)
-	[[ -d $BSRC/samples/kvmi ]] && targets+=(samples/kvmi/)
-	build_flavor modules "${targets[@]}"
-	build_flavor nokvmi arch/x86/kvm/
+	if ((prev_built == i - 1)) && outside_kernel_build "${SYNC_PATHS[@]}"; then
+		# Only docs/selftests changed since the previous prefix, built just
+		# before: the kernel builds would do nothing, keep their results.
+		echo "#### modules, nokvmi: no file they build changed since the previous prefix: its results" >>"$lf"
+		reasons=("${kreasons[@]}")
+		((${#reasons[@]} == 0)) || printf '#### previous prefix: %s\n' "${reasons[@]}" >>"$lf"
+	else
+		targets=(arch/x86/kvm/)
+		[[ -d $BSRC/samples/kvmi ]] && targets+=(samples/kvmi/)
+		build_flavor modules "${targets[@]}"
+		build_flavor nokvmi arch/x86/kvm/
+		kdiag=0; diag_cause "$lf" && kdiag=1
+	fi
+	kreasons=("${reasons[@]}")
+	prev_built=$i
 	build_selftest
 	cpu_now; dt=$((SECONDS - t)) dc=$((CPU - c)); built=$((built + 1))
 	echo "$name wall ${dt}s cpu ${dc}s" >>"$LOGS/timings.txt"
@@ -194,7 +214,7 @@ for i in "${!patches[@]}"; do
 		result $stage PASS "bisect: $name"
 	else
 		why=$(printf '%s; ' "${reasons[@]}"); why=${why%; }
-		if diag_cause "$lf"; then echo "FAIL $why" >"$BSTATE/$key"; cp "$lf" "$BSTATE/$key.log"; fi
+		if diag_cause "$lf" || ((kdiag)); then echo "FAIL $why" >"$BSTATE/$key"; cp "$lf" "$BSTATE/$key.log"; fi
 		result $stage FAIL "bisect: $name" "$why, log: $lf"
 	fi
 done

@@ -140,11 +140,13 @@ stage_apply() {
 # path in LIST, writing only files whose content or mode differs (so make
 # rebuilds only what changed) and deleting the paths STAGE lacks (files that
 # dropped out of the series). MANIFEST gets the paths where DEST now differs
-# from pristine. Sets SYNC_CHANGED to the number of files changed.
-SYNC_CHANGED=0
+# from pristine. Sets SYNC_CHANGED to the number of files changed and
+# SYNC_PATHS to their paths.
+SYNC_CHANGED=0 SYNC_PATHS=()
 stage_sync() {
 	local stage=$1 dest=$2 list=$3 manifest=$4 quiet=${5:-} pristine f s d changed=0
 	pristine=$(pristine_dir)
+	SYNC_PATHS=()
 	: >"$manifest.tmp"
 	while IFS= read -r f; do
 		s=$stage/$f d=$dest/$f
@@ -153,10 +155,11 @@ stage_sync() {
 				mkdir -p "$(dirname "$d")"; rm -f "$d"
 				cp "$s" "$d"; chmod "$(stat -c %a "$s")" "$d"
 				[[ -n $quiet ]] || echo "  update $f" >&2
-				changed=$((changed + 1))
+				changed=$((changed + 1)); SYNC_PATHS+=("$f")
 			fi
 		elif [[ -e $d || -L $d ]]; then
-			rm -f "$d"; [[ -n $quiet ]] || echo "  delete $f" >&2; changed=$((changed + 1))
+			rm -f "$d"; [[ -n $quiet ]] || echo "  delete $f" >&2
+			changed=$((changed + 1)); SYNC_PATHS+=("$f")
 		fi
 		if [[ -f $s && -f $pristine/$f ]] && cmp -s "$s" "$pristine/$f" &&
 			[[ $(stat -c %a "$s") == $(stat -c %a "$pristine/$f") ]]; then :
