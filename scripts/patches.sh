@@ -45,7 +45,7 @@ tmp=$(mktemp -d "$CACHE/tmp/patches.XXXXXX"); trap 'rm -rf "$tmp"' EXIT
 format_patches "$T" base..kvmi "$tmp/new"
 mapfile -t new < <(cd "$tmp/new" 2>/dev/null && ls -- *.patch 2>/dev/null | sort)
 ((${#new[@]} == ncommits)) || die "format-patch wrote ${#new[@]} files for $ncommits commits"
-if grep -l -E '^(Binary files .* differ|GIT binary patch)$' "${new[@]/#/$tmp/new/}" >&2; then
+if ((${#new[@]})) && grep -l -E '^(Binary files .* differ|GIT binary patch)$' "${new[@]/#/$tmp/new/}" >&2; then
 	die "binary changes cannot go into patches/ (above)"
 fi
 
