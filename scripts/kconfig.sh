@@ -30,7 +30,10 @@ key=$( {
 		echo "$f"; cat "$SRC/$f" 2>/dev/null || true
 	done
 } | sha256sum | cut -d' ' -f1)
-if [[ -f $O/.config && $(cat "$O/.kvmi-config-key" 2>/dev/null) == "$key" ]]; then
+# The key file also says whether a symbol was left out (KVMI_CONFIG_UNDEFINED_OK):
+# such a config is reused only by a run that allows it.
+read -r okey oleft 2>/dev/null <"$O/.kvmi-config-key" || true
+if [[ -f $O/.config && ${okey:-} == "$key" && (${oleft:-0} == 0 || $undef_ok == 1) ]]; then
 	exit 0
 fi
 
@@ -81,5 +84,5 @@ if ! cmp -s "$T/.config" "$O/.config"; then
 	log "config[$flavor]: updated $O/.config"
 fi
 # Remember the key only for a fully verified config, so a lax run is re-checked.
-# (and not when a symbol was left out, so that a strict run verifies it again).
-if ((bad || left_out)); then rm -f "$O/.kvmi-config-key"; else echo "$key" >"$O/.kvmi-config-key"; fi
+# (with left_out=1 when a symbol was left out, so that a strict run verifies it again).
+if ((bad)); then rm -f "$O/.kvmi-config-key"; else echo "$key $left_out" >"$O/.kvmi-config-key"; fi
