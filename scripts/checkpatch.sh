@@ -14,7 +14,7 @@ rm -f "$OUT"/logs/checkpatch/*.log
 [[ -x $SRC/scripts/checkpatch.pl ]] || die "$SRC is not assembled"
 # Run from the assembled tree root with its checkpatch.pl; --no-tree because $SRC has no .git.
 cp_args=(--strict --no-tree --color=never --show-types)
-series_paths | grep -qx MAINTAINERS && cp_args+=(--ignore FILE_PATH_CHANGES)
+series_paths | grep -x MAINTAINERS >/dev/null && cp_args+=(--ignore FILE_PATH_CHANGES)
 
 check_one() { # check_one CASE-NAME LOGNAME checkpatch-args...
 	local name=$1 lf=$OUT/logs/checkpatch/$2.log; shift 2

@@ -20,7 +20,7 @@ head=$(series_commits "$G" base "${files[@]}") || die "patches/ does not apply o
 git -C "$G" update-ref refs/heads/kvmi "$head"
 
 # The cover letter's From: is the committer: the author of the first patch.
-first=$(git -C "$G" rev-list --reverse base..kvmi | head -1)
+first=$(git -C "$G" rev-list --reverse base..kvmi | sed -n 1p)
 export GIT_COMMITTER_NAME=${GIT_COMMITTER_NAME:-$(git -C "$G" log -1 --format=%an "$first")}
 export GIT_COMMITTER_EMAIL=${GIT_COMMITTER_EMAIL:-$(git -C "$G" log -1 --format=%ae "$first")}
 export GIT_COMMITTER_DATE=${GIT_COMMITTER_DATE:-$KVMI_DATE}

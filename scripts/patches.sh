@@ -24,8 +24,8 @@ for op in rebase-merge rebase-apply MERGE_HEAD CHERRY_PICK_HEAD REVERT_HEAD; do
 done
 [[ $(git symbolic-ref -q HEAD || true) == refs/heads/kvmi ]] ||
 	die "HEAD of $T is not branch kvmi: git checkout kvmi (make patches writes branch kvmi)"
-if [[ -n $(git status --porcelain | head -1) ]]; then
-	git status --short | head -20 >&2
+if [[ -n $(git status --porcelain | sed -n 1p) ]]; then
+	git status --short | sed -n 1,20p >&2
 	die "uncommitted changes in $T: commit them (git commit, git commit --fixup=<commit>) or stash them first"
 fi
 if [[ $(cat "$T/.git/kvmi-patches-key" 2>/dev/null) != "$(series_key 2>/dev/null)" && $FORCE != 1 ]]; then

@@ -82,14 +82,14 @@ for op in rebase-merge rebase-apply MERGE_HEAD CHERRY_PICK_HEAD REVERT_HEAD BISE
 done
 head=$(git symbolic-ref -q HEAD || echo "detached at $(git rev-parse --short HEAD)")
 [[ $head == refs/heads/kvmi ]] || why+=("HEAD is $head, not branch kvmi")
-dirty=$(git status --porcelain | head -20)
+dirty=$(git status --porcelain | sed -n 1,20p)
 [[ -z $dirty ]] || why+=("uncommitted changes in the work tree:"$'\n'"$(sed 's/^/        /' <<<"$dirty")")
 tip=$(git rev-parse -q --verify refs/heads/kvmi || echo none)
 wr=$(git rev-parse -q --verify refs/kvmi/written || echo none)
 if [[ $tip != "$wr" ]]; then
 	if [[ $tip != none && $wr != none ]] && git merge-base --is-ancestor base "$tip" 2>/dev/null; then
 		why+=("branch kvmi has commits that were not written back to patches/ (make patches):"$'\n'"$(
-			git log --oneline --no-decorate "$wr..$tip" | head -20 | sed 's/^/        /')")
+			git log --oneline --no-decorate "$wr..$tip" | sed -n 1,20p | sed 's/^/        /')")
 	else
 		why+=("branch kvmi ($tip) is not what patches/ was last written from ($wr)")
 	fi
@@ -124,7 +124,7 @@ if ((${#why[@]})); then
 		# shellcheck disable=SC2086
 		git $op >/dev/null 2>&1 || true
 	done
-	if [[ -n $(git status --porcelain | head -1) ]]; then
+	if [[ -n $(git status --porcelain | sed -n 1p) ]]; then
 		git stash push -q --include-untracked -m "make tree FORCE=1" && log "uncommitted changes saved: git stash list"
 	fi
 	if [[ $tip != none && $tip != "$wr" ]]; then
@@ -139,7 +139,7 @@ fi
 
 # 3. Rebuild kvmi from patches/; the checkout only rewrites files that differ.
 new=$(new_tip)
-if [[ $new == "$tip" ]] && [[ -z $(git status --porcelain | head -1) ]] &&
+if [[ $new == "$tip" ]] && [[ -z $(git status --porcelain | sed -n 1p) ]] &&
 	[[ $(git symbolic-ref -q HEAD || true) == refs/heads/kvmi ]]; then
 	log "branch kvmi already matches patches/"
 else
