@@ -74,7 +74,10 @@ cpu_now() {
 # Short first diagnostic of a build log, paths relative to the source tree.
 first_diag() {
 	grep -m1 -E ': (error|warning):|No rule to make target|Error [0-9]+' "$1" |
-		sed -e "s|$BSRC/||g" -e "s|$BUILD/||g" -e 's/^ *//' | cut -c1-160
+		sed -E -e "s#$BSRC/##g" -e "s#(\.\./)+${BSRC##*/}/##g" -e "s#$BUILD/##g" -e 's/^ *//' | cut -c1-160
+}
+first_diag_re() { # first_diag_re REGEX LOG
+	grep -m1 -E "$1" "$2" | sed -E -e "s#$BSRC/##g" -e "s#(\.\./)+${BSRC##*/}/##g" | cut -c1-160
 }
 # A failure is worth caching only when the log says why (not a kill, a full disk...).
 diag_cause() {
@@ -109,7 +112,7 @@ build_flavor() {
 	if ((rc != 0)); then
 		reasons+=("$flavor: build failed: $(first_diag "$tmp/build.log")")
 	elif ((bad)); then
-		reasons+=("$flavor: $bad warnings in series files: $(grep -m1 -E "$warn_re" "$tmp/build.log" | sed "s|$BSRC/||g" | cut -c1-120)")
+		reasons+=("$flavor: $bad warnings in series files: $(first_diag_re "$warn_re" "$tmp/build.log")")
 	fi
 	return 0
 }
