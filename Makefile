@@ -13,7 +13,9 @@
 S := scripts
 export KVMI_CACHE TESTS KVMI_QEMU_APPEND KVMI_QEMU_TIMEOUT KVMI_TEST_TIMEOUT KVMI_JOBS KVMI_CONFIG_LAX KVMI_SHOW \
 	KVMI_BOCHS KVMI_BOCHS_TESTS KVMI_BOCHS_KERNEL KVMI_BOCHS_APPEND KVMI_BOCHS_TIMEOUT KVMI_BOCHS_TEST_TIMEOUT \
-	FORCE KVMI_BISECT_RECHECK
+	KVMI_BISECT_RECHECK
+# FORCE is not exported (Kbuild has a target of that name): make tree FORCE=1
+# passes it on the command line, which reaches the recipe's environment anyway.
 
 .PHONY: all check deps assemble kernel kernel-vmx selftests initrd runtime runtime-vmx checkpatch compile-checks \
 	bisect export tree patches clean
