@@ -43,6 +43,7 @@ touch "$rt/.keep"; "${G[@]}" add .keep; "${G[@]}" commit -q -m base
 "${G[@]}" tag base
 # Only the files the series touches are needed to apply it.
 for f in $(cat "${patches[@]/#/$QPATCHES/}" | sed -n 's|^--- a/||p' | sort -u); do
+	[[ -f $deb/$f ]] || continue	# created by an earlier patch
 	mkdir -p "$rt/$(dirname "$f")"; cp "$deb/$f" "$rt/$f"
 done
 "${G[@]}" add -A; "${G[@]}" commit -q --amend -m base; "${G[@]}" tag -f base >/dev/null

@@ -14,12 +14,17 @@
  *       Options:
  *         --count N         handle N connections, then exit (default 1)
  *         --modes M1,M2,..  per connection: unhook | wait | close | badsize
- *                           | noreply (close = close right after
+ *                           | noreply | crash; the last one repeats (close = close right after
  *                           GET_VERSION; badsize = reply with struct_size 8;
  *                           noreply = send no reply, wait for QEMU to close)
  *         --cookie HEX      the 20-byte cookie hash, 40 hex digits
  *                           (default: zeros)
  *         --reply-size N    struct_size of the reply (default 24)
+ *         --unhook-delay MS wait MS ms between the UNHOOK event and the
+ *                           close ("removing the hooks"; default 0)
+ *       Mode crash: send KVMI_VM_PAUSE_VCPU for vCPU 0 and answer its PAUSE
+ *       event with the CRASH action (KVM then exits to QEMU with
+ *       KVM_SYSTEM_EVENT_CRASH).
  *   kvmi-hs-tool qmp SOCKET COMMAND-JSON...
  *       Connect to a QMP UNIX socket, negotiate capabilities, run each
  *       command and print its reply with the time it took.
@@ -171,6 +176,53 @@ static int enable_unhook_event(int fd)
 	return err ? -1 : 0;
 }
 
+static int unhook_delay_ms;
+
+static int pause_and_crash(int fd)
+{
+	struct {
+		struct msg_hdr h;
+		uint16_t vcpu;
+		uint8_t wait, pad1;
+		uint32_t pad2;
+	} req = { .h = { .id = 16, .size = 8, .seq = 1002 }, .vcpu = 0, .wait = 0 };
+	struct {
+		struct msg_hdr h;
+		uint16_t vcpu, pad1;
+		uint32_t pad2;
+		uint8_t action, event;
+		uint16_t pad3;
+		uint32_t pad4;
+	} rpl = { .h = { .id = 1, .size = 16 }, .action = 2 /* CRASH */, .event = 1 };
+	uint8_t buf[8192];
+	struct msg_hdr h;
+	int32_t err;
+	int id;
+
+	if (write_all(fd, &req, sizeof(req)))
+		return -1;
+	while ((id = read_msg(fd, &h, buf, sizeof(buf))) >= 0) {
+		if (id == 16 && h.seq == 1002) {
+			memcpy(&err, buf, 4);
+			say("tool:", "VM_PAUSE_VCPU(0): err=%d", err);
+			if (err)
+				return -1;
+			continue;
+		}
+		if (id == 1 && buf[0] == 1) {
+			uint16_t vcpu;
+
+			memcpy(&vcpu, buf + 8 + 2, 2);
+			say("tool:", "PAUSE event from vCPU %u (seq %u, size %u): replying CRASH", vcpu, h.seq, h.size);
+			rpl.h.seq = h.seq;
+			rpl.vcpu = vcpu;
+			return write_all(fd, &rpl, sizeof(rpl));
+		}
+		say("tool:", "message id=%d size=%u", id, h.size);
+	}
+	return -1;
+}
+
 static int parse_hex(const char *s, uint8_t *out, size_t len)
 {
 	size_t i;
@@ -240,10 +292,14 @@ static void handle(int fd, int nr, const char *mode, const uint8_t *cookie, uint
 	}
 	if (!strcmp(mode, "unhook") && enable_unhook_event(fd))
 		return;
+	if (!strcmp(mode, "crash") && pause_and_crash(fd))
+		return;
 
 	while ((id = read_msg(fd, &h, buf, sizeof(buf))) >= 0) {
 		if (id == 0 && h.size >= 2 && buf[0] == 0 && buf[1] == 0) {
-			say("tool:", "UNHOOK event received (seq %u): removing hooks, closing the socket", h.seq);
+			say("tool:", "UNHOOK event received (seq %u): removing hooks", h.seq);
+			usleep(unhook_delay_ms * 1000);
+			say("tool:", "hooks removed, closing the socket");
 			return;
 		}
 		say("tool:", "message id=%d size=%u", id, h.size);
@@ -267,6 +323,8 @@ static int cmd_listen(int argc, char **argv)
 			modes = argv[++i];
 		else if (!strcmp(argv[i], "--unhook"))
 			modes = "unhook";
+		else if (!strcmp(argv[i], "--unhook-delay") && i + 1 < argc)
+			unhook_delay_ms = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--reply-size") && i + 1 < argc)
 			reply_size = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--cookie") && i + 1 < argc) {
