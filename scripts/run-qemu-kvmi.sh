@@ -9,6 +9,8 @@
 #   KVMI_QEMU_TEST_KERNEL   kernel to boot (default out/bzImage)
 #   KVMI_QEMU_TEST_TIMEOUT  wall-clock limit per boot (s, default 900)
 #   KVMI_QEMU_TEST_BOOTS    "main param-off" (default)
+#   KVMI_QEMU_TEST_GDB=1    run the L2 QEMUs under gdb (debugging a crash:
+#                           gdb prints the backtrace into the QEMU log)
 # Results: out/results/qemu-test.txt; logs: out/logs/qemu-kvmi-*.log.
 set -euo pipefail
 . "$(dirname "$0")/qemu-lib.sh"
@@ -47,9 +49,32 @@ r=$work/l1root
 mkdir -p "$r"/{bin,dev,proc,sys,tmp,etc,l2,usr/bin,usr/share/qemu}
 cp /bin/busybox "$r/bin/busybox"
 cp "$Q" "$r/usr/bin/qemu-system-x86_64"
+gdbarg=
+if [[ ${KVMI_QEMU_TEST_GDB:-0} == 1 ]]; then
+	command -v gdb >/dev/null || { apt-get install -y -q --no-install-recommends gdb >/dev/null; }
+	gdbarg=kvmiqemu.gdb
+fi
+copy_with_libs() { # binary...: into the L1 root, with what ldd lists
+	local b lib
+	for b in "$@"; do
+		mkdir -p "$r$(dirname "$b")"; cp -L "$b" "$r$b"
+		ldd "$b" | awk '/=> \//{ print $3 } /^\t\/lib/{ print $1 }' | while read -r lib; do
+			mkdir -p "$r$(dirname "$lib")"; cp -L "$lib" "$r$lib"
+		done
+	done
+}
 ldd "$Q" | awk '/=> \//{ print $3 } /^\t\/lib/{ print $1 }' | while read -r lib; do
 	mkdir -p "$r$(dirname "$lib")"; cp -L "$lib" "$r$lib"
 done
+if [[ -n $gdbarg ]]; then
+	copy_with_libs /usr/bin/gdb
+	# gdb embeds Python: it needs the standard library (and its own modules)
+	py=$(ls -d /usr/lib/python3.[0-9]* | head -n1)
+	mkdir -p "$r$py" "$r/usr/share/gdb"
+	rsync -a --exclude=test --exclude=__pycache__ --exclude=tkinter --exclude=idlelib \
+		--exclude=ensurepip --exclude=lib2to3 --exclude=dist-packages "$py/" "$r$py/"
+	rsync -a /usr/share/gdb/ "$r/usr/share/gdb/"
+fi
 for f in qboot.rom bios-microvm.bin; do
 	[[ -f /usr/share/qemu/$f ]] && cp -L "/usr/share/qemu/$f" "$r/usr/share/qemu/"
 done
@@ -88,7 +113,7 @@ for mode in ${KVMI_QEMU_TEST_BOOTS:-main param-off}; do
 		qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 2G \
 		-kernel "$kernel" -initrd "$work/l1.gz" \
 		-nographic -no-reboot -monitor none -serial "file:$serial" \
-		-append "console=ttyS0 panic=-1 tsc_early_khz=${tsc_khz:-2000000} kvm.introspection=$param kvmiqemu.mode=$mode" \
+		-append "console=ttyS0 panic=-1 tsc_early_khz=${tsc_khz:-2000000} kvm.introspection=$param kvmiqemu.mode=$mode $gdbarg" \
 		</dev/null >"$OUT/logs/qemu-kvmi-$mode.stdout" 2>&1 || rc=$?
 	log "qemu-test: $mode: exit $rc after $((SECONDS - start)) s (log $serial)"
 	tr -d '\r' <"$serial" | sed -n 's/^KVMI-QEMU-RESULT \([A-Z]*\) \(.*\)/\1 \2/p' |

@@ -55,13 +55,21 @@ show() { # name file
 # start_qemu NAME EXTRA-ARGS...: an L2 guest with an introspection object
 start_qemu() {
 	q=$1; shift
-	$QEMU -enable-kvm -cpu host -m 256 -smp 1 \
+	set -- $QEMU -enable-kvm -cpu host -m 256 -smp 1 \
 		-M microvm,x-option-roms=off,rtc=off -bios /usr/share/qemu/qboot.rom \
 		-kernel /l2/bzImage -initrd /l2/initrd.gz \
 		-append "console=ttyS0 panic=-1 quiet" \
-		-display none -no-reboot -monitor none -serial file:$T/l2-$q.log \
+		-display none -monitor none -serial file:$T/l2-$q.log \
 		-qmp unix:$T/qmp-$q.sock,server=on,wait=off \
-		-uuid $UUID -name "l2-$q" "$@" >$T/qemu-$q.log 2>&1 &
+		-uuid $UUID -name "l2-$q" "$@"
+	# kvmiqemu.gdb on the kernel command line (KVMI_QEMU_TEST_GDB=1): run
+	# QEMU under gdb, which prints a backtrace if it crashes
+	if [ -x /usr/bin/gdb ] && grep -q kvmiqemu.gdb /proc/cmdline; then
+		set -- /usr/bin/gdb -q -batch -ex "set pagination off" \
+			-ex "handle SIGUSR1 SIGUSR2 SIGPIPE nostop noprint pass" \
+			-ex run -ex bt --args "$@"
+	fi
+	"$@" >$T/qemu-$q.log 2>&1 &
 	echo $! >$T/qemu-$q.pid
 }
 stop_qemu() {
@@ -207,8 +215,32 @@ param_off() {
 	show err-off $T/err-off.log
 }
 
+# system_reset with and without an introspection object
+reset_probe() {
+	start_qemu r0
+	sleep 8
+	qmp r0 '{"execute":"system_reset"}'
+	sleep 3
+	qmp r0 '{"execute":"query-status"}'
+	check reset-without-object "QEMU died on reset" grep -q '"status": "running"' $T/qmp-r0.log
+	stop_qemu r0
+	show qmp-r0 $T/qmp-r0.log; show qemu-r0 $T/qemu-r0.log
+	L=$T/tool-r1.log
+	$TOOL listen $T/kvmi.sock --count 2 --modes wait >$L 2>&1 &
+	start_qemu r1 $KVMI -object introspection,id=kvmi,chardev=kvmi0
+	wait_for $L "GET_VERSION: ok" 120
+	sleep 3
+	qmp r1 '{"execute":"system_reset"}'
+	sleep 5
+	qmp r1 '{"execute":"query-status"}'
+	check reset-with-object "QEMU died on reset" grep -q '"status": "running"' $T/qmp-r1.log
+	stop_qemu r1
+	show tool-r1 $L; show qmp-r1 $T/qmp-r1.log; show qemu-r1 $T/qemu-r1.log
+}
+
 case "$1" in
 main) main ;;
+reset-probe) reset_probe ;;
 param-off) param_off ;;
-*) echo "usage: $0 main|param-off"; exit 2 ;;
+*) echo "usage: $0 main|param-off|reset-probe"; exit 2 ;;
 esac
