@@ -97,7 +97,7 @@ main() {
 	L=$T/tool-a.log
 	$TOOL listen $T/kvmi.sock --count 6 --unhook-delay 2000 \
 		--modes unhook,wait,wait,wait,close,crash >$L 2>&1 &
-	start_qemu a $KVMI -object introspection,id=kvmi,chardev=kvmi0
+	start_qemu a -action panic=pause $KVMI -object introspection,id=kvmi,chardev=kvmi0
 	Q=$T/qmp-a.log QL=$T/qemu-a.log
 
 	wait_for $L "GET_VERSION: ok" 120
