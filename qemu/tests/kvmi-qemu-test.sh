@@ -194,6 +194,45 @@ main() {
 	stop_qemu c
 	show tool-c $L; show qemu-c $T/qemu-c.log
 
+	######## E: HMP stop (asynchronous) and a migration unhook first too
+	L=$T/tool-e.log
+	$TOOL listen $T/kvmi.sock --count 3 --unhook-delay 2000 --modes unhook,unhook,wait >$L 2>&1 &
+	start_qemu e $KVMI -object introspection,id=kvmi,chardev=kvmi0
+	Q=$T/qmp-e.log QL=$T/qemu-e.log
+	wait_for $L "VM_CONTROL_EVENTS(UNHOOK, enable): err=0" 120
+	# HMP stop (human-monitor-command runs outside a coroutine): it returns
+	# at once, the VM stops once the tool has unhooked
+	qmp e '{"execute":"human-monitor-command","arguments":{"command-line":"stop"}}' \
+		'{"execute":"query-status"}'
+	check hmp-stop-returns-at-once "the VM stopped before the tool unhooked" \
+		grep -q '"status": "running"' $Q
+	wait_for $L "hooks removed, closing" 20
+	sleep 1
+	qmp e '{"execute":"query-status"}'
+	check hmp-stop-paused-after-unhook "not paused after the unhook" grep -q '"status": "paused"' $Q
+	qmp e '{"execute":"cont"}'
+	wait_count $L "VM_CONTROL_EVENTS(UNHOOK, enable): err=0" 2 30
+	# migration: the migration thread waits in "setup" until the tool has
+	# unhooked, the guest still runs meanwhile
+	qmp e '{"execute":"migrate","arguments":{"uri":"exec:cat >/dev/null"}}' \
+		'{"execute":"query-migrate"}' '{"execute":"query-status"}'
+	check migrate-waits-for-unhook "the migration did not wait in setup" \
+		grep -q '"status": "setup"' $Q
+	check migrate-unhook-event "no UNHOOK event at migration" \
+		wait_count $L "UNHOOK event received" 2 20
+	n=0
+	while [ $n -lt 60 ] && ! grep -q '"status": "completed"' $Q; do
+		sleep 1; n=$((n + 1)); qmp e '{"execute":"query-migrate"}'
+	done
+	check migrate-completed "the migration did not complete" grep -q '"status": "completed"' $Q
+	check migrate-qemu-waited "QEMU did not wait for the unhook" \
+		grep -q "waiting up to 60 s for the tool to unhook (migrate)" $QL
+	sleep 3
+	check no-reconnect-after-migration "a connection after the migration" \
+		test "$(count $L 'accepted')" = 2
+	stop_qemu e
+	show tool-e $L; show qmp-e $Q; show qemu-e $QL
+
 	######## D: configuration errors: QEMU must refuse to start
 	timeout 30 $QEMU -enable-kvm -M microvm -bios /usr/share/qemu/qboot.rom -display none -chardev socket,id=c,path=$T/s.sock,server=on,wait=off \
 		-object introspection,id=i,chardev=c >$T/err-server.log 2>&1
