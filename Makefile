@@ -9,16 +9,23 @@
 # KVMI_QEMU_TIMEOUT, KVMI_TEST_TIMEOUT, KVMI_JOBS, KVMI_CONFIG_LAX, KVMI_BOCHS,
 # KVMI_BOCHS_TESTS, KVMI_BOCHS_KERNEL, KVMI_BOCHS_APPEND, KVMI_BOCHS_TIMEOUT,
 # KVMI_BOCHS_TEST_TIMEOUT, FORCE (make tree / make patches), KVMI_BISECT_RECHECK.
+# QEMU side (qemu/, see qemu/README.md):
+#   make qemu            build the lean KVMI QEMU into out/qemu/ (only when the series changed)
+#   make qemu-tree       git work tree of the QEMU series in $KVMI_CACHE/qemu/tree
+#   make qemu-patches    write qemu/patches/ back from that tree
+#   make qemu-checks     QEMU checkpatch + every patch builds on its own
+#   make qemu-test       nested test: our kernel under TCG runs the KVMI QEMU with -enable-kvm
+# Knobs: KVMI_QEMU_FORCE, KVMI_QEMU_CHECK_BUILD, KVMI_QEMU_TEST_KERNEL, KVMI_QEMU_TEST_TIMEOUT.
 
 S := scripts
 export KVMI_CACHE TESTS KVMI_QEMU_APPEND KVMI_QEMU_TIMEOUT KVMI_TEST_TIMEOUT KVMI_JOBS KVMI_CONFIG_LAX KVMI_SHOW \
 	KVMI_BOCHS KVMI_BOCHS_TESTS KVMI_BOCHS_KERNEL KVMI_BOCHS_APPEND KVMI_BOCHS_TIMEOUT KVMI_BOCHS_TEST_TIMEOUT \
-	KVMI_BISECT_RECHECK
+	KVMI_BISECT_RECHECK KVMI_QEMU_FORCE KVMI_QEMU_CHECK_BUILD KVMI_QEMU_TEST_KERNEL KVMI_QEMU_TEST_TIMEOUT
 # FORCE is not exported (Kbuild has a target of that name): make tree FORCE=1
 # passes it on the command line, which reaches the recipe's environment anyway.
 
 .PHONY: all check deps assemble kernel kernel-vmx selftests initrd runtime runtime-vmx checkpatch compile-checks \
-	bisect export tree patches clean
+	bisect export tree patches clean qemu qemu-tree qemu-patches qemu-checks qemu-test
 
 all:
 	@$(S)/main.sh
@@ -75,6 +82,22 @@ patches:
 
 export: deps
 	@$(S)/export-series.sh
+
+# The QEMU side (qemu/README.md).
+qemu:
+	@$(S)/build-qemu.sh
+
+qemu-tree:
+	@$(S)/qemu-tree.sh
+
+qemu-patches:
+	@$(S)/qemu-patches.sh
+
+qemu-checks:
+	@$(S)/qemu-checks.sh
+
+qemu-test: qemu
+	@$(S)/run-qemu-kvmi.sh
 
 # Removes out/ only; the cache ($(or $(KVMI_CACHE),/var/cache/kvmi)) is kept.
 clean:
