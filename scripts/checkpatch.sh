@@ -1,9 +1,8 @@
 #!/bin/bash
 # checkpatch --strict on every patch of patches/series (new files included:
 # they are in the patches). One case per patch, "checkpatch: NNNN-subject";
-# any ERROR/WARNING/CHECK fails it. When the series has a MAINTAINERS entry
-# (a patch touches MAINTAINERS), FILE_PATH_CHANGES ("added file(s), does
-# MAINTAINERS need updating?") is not reported for the other patches.
+# any ERROR/WARNING/CHECK fails it (also FILE_PATH_CHANGES: a patch that
+# adds a file adds it to the MAINTAINERS entry too).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -14,7 +13,6 @@ rm -f "$OUT"/logs/checkpatch/*.log
 [[ -x $SRC/scripts/checkpatch.pl ]] || die "$SRC is not assembled"
 # Run from the assembled tree root with its checkpatch.pl; --no-tree because $SRC has no .git.
 cp_args=(--strict --no-tree --color=never --show-types)
-series_paths | grep -x MAINTAINERS >/dev/null && cp_args+=(--ignore FILE_PATH_CHANGES)
 
 check_one() { # check_one CASE-NAME LOGNAME checkpatch-args...
 	local name=$1 lf=$OUT/logs/checkpatch/$2.log; shift 2
