@@ -2,6 +2,8 @@
 #   make                 build, boot under QEMU, run the kvmi_test demo, export out/series
 #   make check           every test; last line "N passed, M failed, K skipped"
 #   make runtime-vmx     only the Bochs (Intel VMX) stage (make kernel-vmx builds its kernel)
+#   make e2e             only the end-to-end stage (QEMU -enable-kvm inside our kernel, samples/kvmi)
+#   make demo            the end-to-end demo: what the introspection tool sees in a live guest
 # Knobs (environment or make VAR=...): KVMI_CACHE, TESTS, KVMI_QEMU_APPEND,
 # KVMI_QEMU_TIMEOUT, KVMI_TEST_TIMEOUT, KVMI_JOBS, KVMI_CONFIG_LAX, KVMI_BOCHS,
 # KVMI_BOCHS_TESTS, KVMI_BOCHS_KERNEL, KVMI_BOCHS_APPEND, KVMI_BOCHS_TIMEOUT,
@@ -9,9 +11,11 @@
 
 S := scripts
 export KVMI_CACHE TESTS KVMI_QEMU_APPEND KVMI_QEMU_TIMEOUT KVMI_TEST_TIMEOUT KVMI_JOBS KVMI_CONFIG_LAX KVMI_SHOW \
-	KVMI_BOCHS KVMI_BOCHS_TESTS KVMI_BOCHS_KERNEL KVMI_BOCHS_APPEND KVMI_BOCHS_TIMEOUT KVMI_BOCHS_TEST_TIMEOUT
+	KVMI_BOCHS KVMI_BOCHS_TESTS KVMI_BOCHS_KERNEL KVMI_BOCHS_APPEND KVMI_BOCHS_TIMEOUT KVMI_BOCHS_TEST_TIMEOUT \
+	KVMI_E2E_TIMEOUT KVMI_E2E_OFF KVMI_E2E_QEMU KVMI_E2E_PATCHED KVMI_E2E_GUEST_KERNEL KVMI_E2E_SAMPLE \
+	KVMI_E2E_L2_APPEND
 
-.PHONY: all check deps assemble kernel kernel-vmx selftests initrd runtime runtime-vmx checkpatch compile-checks export clean
+.PHONY: all check deps assemble kernel kernel-vmx selftests initrd runtime runtime-vmx e2e demo checkpatch compile-checks export clean
 
 all:
 	@$(S)/main.sh
@@ -46,6 +50,15 @@ runtime:
 # (make kernel-vmx) and built selftests.
 runtime-vmx:
 	@$(S)/run-bochs.sh
+
+# Only the end-to-end stage: our kernel (out/bzImage) under QEMU TCG runs
+# QEMU -enable-kvm with a Linux guest, introspected by samples/kvmi.
+e2e:
+	@$(S)/run-e2e.sh
+
+# The same boot, showing what the introspection tool printed.
+demo:
+	@KVMI_E2E_SHOW=1 KVMI_E2E_OFF=0 $(S)/run-e2e.sh
 
 checkpatch: assemble
 	@$(S)/checkpatch.sh
