@@ -5,12 +5,13 @@
 # initramfs, scripts/e2e/l2-init.sh), the introspection tool
 # (samples/kvmi, static), the harness helper kvmi-e2e (static) and the
 # scenario (scripts/e2e/l1-scenario.sh).
-#   KVMI_E2E_QEMU          QEMU binary for L1 (default: out/qemu/bin/qemu-system-x86_64
-#                          if the patched QEMU was built, else Debian's)
+#   KVMI_E2E_QEMU          QEMU binary for L1 (default: out/qemu/qemu-system-x86_64
+#                          if the patched QEMU was built (make qemu), else Debian's)
 #   KVMI_E2E_PATCHED       1 = that QEMU has the introspection object
 #                          (default: 1 for out/qemu, 0 for Debian's)
-#   KVMI_E2E_GUEST_KERNEL  L2 kernel (default: Debian's linux-image-cloud-amd64,
-#                          fetched once into $KVMI_CACHE/e2e/)
+#   KVMI_E2E_GUEST_KERNEL  L2 kernel: a bzImage, or "debian" (linux-image-cloud-amd64,
+#                          fetched once); default out/bzImage-guest (the "guest" flavor)
+#   KVMI_E2E_L2_APPEND     extra L2 kernel command line
 #   KVMI_E2E_SAMPLE        the tool's source (default: samples/kvmi/introspector.c
 #                          of the assembled tree)
 set -euo pipefail
@@ -34,9 +35,12 @@ gcc "${CFLAGS[@]}" -o "$E/introspector" "$sample" || die "building $sample faile
 gcc "${CFLAGS[@]}" -Wno-sign-compare -Wno-missing-field-initializers -o "$E/kvmi-e2e" "$REPO/scripts/e2e/kvmi-e2e.c" ||
 	die "building kvmi-e2e failed"
 
-# --- the L2 guest kernel.
-gk=${KVMI_E2E_GUEST_KERNEL:-}
-if [[ -z $gk ]]; then
+# --- the L2 guest kernel: our tree's small "guest" flavor (built by
+# run-e2e.sh, out/bzImage-guest), or Debian's cloud kernel
+# (KVMI_E2E_GUEST_KERNEL=debian, fetched once into $KVMI_CACHE/e2e/), or a file.
+gk=${KVMI_E2E_GUEST_KERNEL:-$OUT/bzImage-guest}
+l2_append=${KVMI_E2E_L2_APPEND:-}
+if [[ $gk == debian ]]; then
 	gd=$CACHE/e2e/guest
 	gk=$(ls "$gd"/boot/vmlinuz-* 2>/dev/null | head -1 || true)
 	if [[ -z $gk ]]; then
@@ -51,13 +55,16 @@ if [[ -z $gk ]]; then
 		rm -f "$gd"/*.deb
 		gk=$(ls "$gd"/boot/vmlinuz-* | head -1)
 	fi
+	# Its rtc_cmos probe takes tens of seconds on microvm without an RTC.
+	l2_append="initcall_blacklist=cmos_init,add_rtc_cmos $l2_append"
 fi
+[[ -f $gk ]] || die "no L2 guest kernel $gk (scripts/build-kernel.sh guest builds it)"
 
 # --- QEMU for L1: the patched one if built, else Debian's.
 qemu=${KVMI_E2E_QEMU:-}
 patched=${KVMI_E2E_PATCHED:-}
 if [[ -z $qemu ]]; then
-	if [[ -x $OUT/qemu/bin/qemu-system-x86_64 ]]; then qemu=$OUT/qemu/bin/qemu-system-x86_64; patched=${patched:-1}
+	if [[ -x $OUT/qemu/qemu-system-x86_64 ]]; then qemu=$OUT/qemu/qemu-system-x86_64; patched=${patched:-1}
 	else qemu=/usr/bin/qemu-system-x86_64; patched=${patched:-0}; fi
 fi
 patched=${patched:-0}
@@ -77,9 +84,9 @@ cp "$gk" "$l1/l2/bzImage"
 mkdir -p "$l1"/{bin,dev,proc,sys,tmp,etc,usr/bin,usr/share/qemu}
 cp /bin/busybox "$E/introspector" "$E/kvmi-e2e" "$l1/bin/"
 cp "$qemu" "$l1/usr/bin/qemu-system-x86_64"
-qemu_share=$(dirname "$qemu")/../share/qemu
-[[ -f $qemu_share/qboot.rom ]] || qemu_share=/usr/share/qemu
-cp -L "$qemu_share/qboot.rom" "$l1/usr/share/qemu/"
+qboot=$(dirname "$qemu")/qboot.rom
+[[ -f $qboot ]] || qboot=/usr/share/qemu/qboot.rom
+cp -L "$qboot" "$l1/usr/share/qemu/qboot.rom"
 ldd "$qemu" | grep -oE '/[^ ]+' | sort -u | while IFS= read -r lib; do
 	mkdir -p "$l1$(dirname "$lib")"
 	cp -L "$lib" "$l1$lib"
@@ -90,7 +97,7 @@ cat >"$l1/etc/e2e.conf" <<EOF
 QEMU=/usr/bin/qemu-system-x86_64
 PATCHED=$patched
 KEY=kvmi-e2e-secret
-L2_APPEND="${KVMI_E2E_L2_APPEND:-}"
+L2_APPEND="$l2_append"
 EOF
 cat >"$l1/init" <<'INIT'
 #!/bin/busybox sh

@@ -17,15 +17,27 @@ set -euo pipefail
 [[ -f $OUT/bzImage ]] || die "no $OUT/bzImage (run make kernel)"
 stage=e2e
 reset_results $stage
+mkdir -p "$OUT/logs"
+timings=$OUT/logs/e2e-timings.txt
+: >"$timings"
 t=$SECONDS
+# The L2 guest kernel: the small "guest" flavor of our tree (incremental).
+if [[ -z ${KVMI_E2E_GUEST_KERNEL:-} ]]; then
+	if "$REPO/scripts/build-kernel.sh" guest; then
+		cp "$BUILD/guest/arch/x86/boot/bzImage" "$OUT/bzImage-guest"
+	else
+		result $stage FAIL "e2e: guest-kernel" "the L2 guest kernel did not build, see $OUT/logs/build-guest.log"
+		exit 1
+	fi
+	echo "guest-kernel $((SECONDS - t))" >"$timings"
+	t=$SECONDS
+fi
 if ! "$REPO/scripts/mkinitrd-e2e.sh"; then
 	result $stage FAIL "e2e: initrd" "building the e2e initramfs failed (see above)"
 	exit 1
 fi
 read -r qemu patched gk <"$OUT/initrd-e2e.info"
-mkdir -p "$OUT/logs"
-timings=$OUT/logs/e2e-timings.txt
-echo "initrd $((SECONDS - t))" >"$timings"
+echo "initrd $((SECONDS - t))" >>"$timings"
 
 tsc_khz=$(awk '/^cpu MHz/ { printf "%d", $4 * 1000; exit }' /proc/cpuinfo 2>/dev/null)
 boot_l1() { # boot_l1 SERIAL TIMEOUT EXTRA_APPEND
@@ -46,15 +58,16 @@ boot_l1() { # boot_l1 SERIAL TIMEOUT EXTRA_APPEND
 # prefixed L2/tool/QEMU lines are not kernel messages of L1).
 collect() { # collect SERIAL STAGE PREFIX
 	local serial=$1 st=$2 prefix=$3 line
+	local re_case='^(PASS|FAIL|SKIP) ([^ ]+)( \((.*)\))?$' re_l1='^(PASS|FAIL|SKIP) ([^(]*[^ (])( \((.*)\))?$'
 	"$REPO/scripts/check-log.sh" "$serial" e2e "$st" "$prefix" >/dev/null 2>&1 || true
 	grep -vE "^(PASS|FAIL|SKIP) ${prefix}e2e( |$)" "$RESULTS/$st.txt" >"$RESULTS/$st.l1" || true
 	rm -f "$RESULTS/$st.txt"
 	while IFS= read -r line; do
-		[[ $line =~ ^(PASS|FAIL|SKIP)\ ([^ ]+)( \((.*)\))?$ ]] || continue
+		[[ $line =~ $re_case ]] || continue
 		result $stage "${BASH_REMATCH[1]}" "$prefix${BASH_REMATCH[2]}" "${BASH_REMATCH[4]}"
 	done < <(tr -d '\r' <"$serial" | sed -n 's/^\[e2e\] E2E-CASE //p')
 	while IFS= read -r line; do
-		[[ $line =~ ^(PASS|FAIL|SKIP)\ ([^(]*[^ (])( \((.*)\))?$ ]] || continue
+		[[ $line =~ $re_l1 ]] || continue
 		result $stage "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" "${BASH_REMATCH[4]}"
 	done <"$RESULTS/$st.l1"
 	rm -f "$RESULTS/$st.l1"
