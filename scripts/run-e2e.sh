@@ -78,7 +78,8 @@ mode="stock QEMU + kvmi-e2e hook"
 log "e2e: booting L1 (debug kernel under TCG); L2 QEMU: $qemu ($mode)"
 serial=$OUT/logs/e2e-serial.log
 t=$SECONDS
-boot_l1 "$serial" "${KVMI_E2E_TIMEOUT:-900}" "kvm.introspection=1"
+tmo=${KVMI_E2E_TIMEOUT:-900}
+boot_l1 "$serial" "$tmo" "kvm.introspection=1 kvmi_e2e.watchdog=$((tmo > 240 ? tmo - 120 : tmo / 2))"
 echo "boot-main $((SECONDS - t))" >>"$timings"
 collect "$serial" e2e-main "e2e: "
 n=$(tr -d '\r' <"$serial" | sed -n 's/^\[e2e\] //p' | grep -cE '^E2E-CASE ' || true)

@@ -46,9 +46,18 @@ count() { grep -cE "$2" "$1" 2>/dev/null || true; }
 alive() { sed -n 's/^L2-ALIVE \([0-9]*\).*/\1/p' $L2LOG | tail -1; }
 qmp() { /bin/kvmi-e2e qmp $QMP "$1" ${2:-120}; }
 
+# Copy a log to the console as it grows, prefixed: "[name] line".
+STREAMS=
+stream() {
+	tail -n +1 -f "$1" 2>/dev/null | sed "s/^/[$2] /" &
+	STREAMS="$STREAMS $!"
+}
+
 start_tool() { # start_tool [options]: a new tool instance, log /tmp/tool$ntool.log
 	ntool=$((ntool + 1))
 	TOOL_LOG=/tmp/tool$ntool.log
+	: >$TOOL_LOG
+	stream $TOOL_LOG tool$ntool
 	/bin/introspector "$@" $SOCK >$TOOL_LOG 2>&1 &
 	TOOL_PID=$!
 	wait_for $TOOL_LOG '^listening' 10
@@ -95,18 +104,23 @@ start_l2() {
 	L2_T0=$(now)
 }
 
+# The tool, hook and QEMU logs are streamed; L2's console comes at the end.
 dump_logs() {
-	for f in /tmp/tool*.log; do
-		[ -f "$f" ] || continue
-		n=${f#/tmp/}; n=${n%.log}
-		sed "s/^/[$n] /" "$f"
-	done
-	[ -f /tmp/hook.log ] && sed 's/^/[hook] /' /tmp/hook.log
-	[ -f /tmp/qemu.log ] && sed 's/^/[qemu] /' /tmp/qemu.log
+	sleep 1
 	[ -f $L2LOG ] && tr -d '\r' <$L2LOG | sed 's/^/[l2] /'
 }
 
 # ---------------------------------------------------------------------------
+# If a case hangs, show the logs before the harness's timeout kills L1.
+wd=$(sed -n 's/.*kvmi_e2e\.watchdog=\([0-9]*\).*/\1/p' /proc/cmdline)
+( sleep ${wd:-780}; echo "E2E-WATCHDOG: the scenario did not finish within ${wd:-780} s"
+  ps; cat /proc/loadavg; dump_logs ) &
+WD_PID=$!
+: >/tmp/hook.log
+: >/tmp/qemu.log
+stream /tmp/hook.log hook
+stream /tmp/qemu.log qemu
+
 if grep -q 'kvmi_e2e=off' /proc/cmdline; then
 	# kvm.introspection=0: the device manager must say why it cannot hook.
 	start_tool --key "$KEY" --once --regs
@@ -124,6 +138,7 @@ if grep -q 'kvmi_e2e=off' /proc/cmdline; then
 	qmp '{"execute":"quit"}' 10 >/dev/null 2>&1
 	stop_tool; stop_hook
 	wait $QEMU_PID 2>/dev/null
+	kill $WD_PID $STREAMS 2>/dev/null
 	dump_logs
 	exit 0
 fi
@@ -268,4 +283,5 @@ check quit-hooked "QEMU did not exit, or the tool did not see the end ($(elapsed
 	sh -c "! kill -0 $QEMU_PID 2>/dev/null && grep -q '^session closed' $TOOL_LOG"
 stop_tool; stop_hook
 say "all cases done"
+kill $WD_PID $STREAMS 2>/dev/null
 dump_logs
