@@ -111,7 +111,7 @@ mount -t debugfs debugfs /sys/kernel/debug
 mount -t tmpfs tmpfs /tmp
 echo "KVMI-BOOT-OK $(uname -r) uptime $(cut -d' ' -f1 /proc/uptime)"
 echo "KVMI-TEST-BEGIN e2e"
-( sh /e2e.sh 2>&1; echo $? >/tmp/rc ) | sed "s/^/[e2e] /"
+sh /e2e.sh >/dev/console 2>&1; echo $? >/tmp/rc
 echo "KVMI-TEST-END e2e rc=$(cat /tmp/rc)"
 if [ -e /sys/kernel/debug/kmemleak ]; then
 	echo scan >/sys/kernel/debug/kmemleak; sleep 6

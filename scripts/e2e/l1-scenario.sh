@@ -22,25 +22,40 @@ QEMU_PID=
 
 now() { cut -d' ' -f1 /proc/uptime; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
-say() { echo "e2e[$(elapsed "$T0")s]: $*"; }
+# Every line goes to the console with the "[e2e] " prefix that the log checks
+# expect; the /init does not pipe us (a pipe would buffer the streams).
+say() { echo "[e2e] e2e[$(elapsed "$T0")s]: $*"; }
 res() { # res PASS|FAIL|SKIP name [reason]
 	st=$1 name=$2; shift 2
-	echo "E2E-CASE $st $name${*:+ ($*)}"
+	echo "[e2e] E2E-CASE $st $name${*:+ ($*)}"
 	say "$st $name"
 }
 check() { # check name "reason if false" test...
 	name=$1 why=$2; shift 2
 	if "$@"; then res PASS "$name"; else res FAIL "$name" "$why"; fi
 }
+# Deadlines use the clock (/proc/uptime, read by the shell itself): under a
+# loaded TCG host a fork takes long, so counting loop turns is no measure.
+uptime_s() { read up _ </proc/uptime; echo ${up%.*}; }
+deadline() { echo $(($(uptime_s) + $1)); }
+past() { [ "$(uptime_s)" -ge "$1" ]; }
 # wait_for FILE REGEX SECONDS: poll until a line matches
 wait_for() {
-	n=$(($3 * 5))
-	while [ $n -gt 0 ]; do
+	end=$(deadline $3)
+	while :; do
 		grep -qE "$2" "$1" 2>/dev/null && return 0
-		usleep 200000
-		n=$((n - 1))
+		past $end && return 1
+		usleep 300000
 	done
-	return 1
+}
+# wait_gone PID SECONDS: until the process is gone
+wait_gone() {
+	end=$(deadline $2)
+	while kill -0 $1 2>/dev/null; do
+		past $end && return 1
+		usleep 300000
+	done
+	return 0
 }
 count() { grep -cE "$2" "$1" 2>/dev/null || true; }
 alive() { sed -n 's/^L2-ALIVE \([0-9]*\).*/\1/p' $L2LOG | tail -1; }
@@ -49,7 +64,7 @@ qmp() { /bin/kvmi-e2e qmp $QMP "$1" ${2:-120}; }
 # Copy a log to the console as it grows, prefixed: "[name] line".
 STREAMS=
 stream() {
-	tail -n +1 -f "$1" 2>/dev/null | sed "s/^/[$2] /" &
+	tail -n +1 -f "$1" 2>/dev/null | sed "s/^/[e2e] [$2] /" &
 	STREAMS="$STREAMS $!"
 }
 
@@ -66,8 +81,7 @@ start_tool() { # start_tool [options]: a new tool instance, log /tmp/tool$ntool.
 stop_tool() { # SIGTERM, then SIGKILL after 10 s
 	[ -n "$TOOL_PID" ] || return 0
 	kill -TERM $TOOL_PID 2>/dev/null
-	n=50
-	while [ $n -gt 0 ] && kill -0 $TOOL_PID 2>/dev/null; do usleep 200000; n=$((n - 1)); done
+	wait_gone $TOOL_PID 20
 	kill -KILL $TOOL_PID 2>/dev/null
 	wait $TOOL_PID 2>/dev/null
 	TOOL_PID=
@@ -107,14 +121,14 @@ start_l2() {
 # The tool, hook and QEMU logs are streamed; L2's console comes at the end.
 dump_logs() {
 	sleep 1
-	[ -f $L2LOG ] && tr -d '\r' <$L2LOG | sed 's/^/[l2] /'
+	[ -f $L2LOG ] && tr -d '\r' <$L2LOG | sed 's/^/[e2e] [l2] /'
 }
 
 # ---------------------------------------------------------------------------
 # If a case hangs, show the logs before the harness's timeout kills L1.
 wd=$(sed -n 's/.*kvmi_e2e\.watchdog=\([0-9]*\).*/\1/p' /proc/cmdline)
-( sleep ${wd:-780}; echo "E2E-WATCHDOG: the scenario did not finish within ${wd:-780} s"
-  ps; cat /proc/loadavg; dump_logs ) &
+( sleep ${wd:-780}; echo "[e2e] E2E-WATCHDOG: the scenario did not finish within ${wd:-780} s"
+  ps | sed 's/^/[e2e] /'; dump_logs ) &
 WD_PID=$!
 : >/tmp/hook.log
 : >/tmp/qemu.log
@@ -144,6 +158,7 @@ if grep -q 'kvmi_e2e=off' /proc/cmdline; then
 fi
 
 [ -c /dev/kvm ] || { res FAIL l2-boot "no /dev/kvm in L1"; exit 1; }
+say "L1 ready, L2 QEMU: $QEMU (introspection object: $PATCHED)"
 
 # --- the demo: handshake, registers, syscall entry, banner, memory, CR3, PF
 start_l2
@@ -228,8 +243,8 @@ stop_tool
 
 # --- allow-lists: READ_PHYSICAL (12) and the PF event (17) denied
 if [ "$PATCHED" = 1 ]; then
-	qmp '{"execute":"object-del","arguments":{"id":"kvmi"}}' 30
-	qmp '{"execute":"object-add","arguments":{"qom-type":"introspection","id":"kvmi","chardev":"kvmichr","key":"kvmikey","command":[2,4,6,8,10,14,16,18,20,22,3,5,7,9,11,13,15,17,19,21,23,25,27,29],"event":[0,1,3,5,7,9,11,13,15,19]}}' 30
+	qmp '{"execute":"object-del","arguments":{"id":"kvmi"}}' 30 2>&1 | sed 's/^/[e2e] /'
+	qmp '{"execute":"object-add","arguments":{"qom-type":"introspection","id":"kvmi","chardev":"kvmichr","key":"kvmikey","command":[2,4,6,8,10,14,16,18,20,22,3,5,7,9,11,13,15,17,19,21,23,25,27,29],"event":[0,1,3,5,7,9,11,13,15,19]}}' 30 2>&1 | sed 's/^/[e2e] /'
 else
 	stop_hook
 	start_hook --key "$KEY" --deny-command 12 --deny-event 17
@@ -245,8 +260,8 @@ stop_tool
 check sigterm "the tool did not lift its hooks on SIGTERM" \
 	sh -c "grep -q '^signal 15' $TOOL_LOG && grep -q '^hooks lifted' $TOOL_LOG"
 if [ "$PATCHED" = 1 ]; then
-	qmp '{"execute":"object-del","arguments":{"id":"kvmi"}}' 30
-	qmp '{"execute":"object-add","arguments":{"qom-type":"introspection","id":"kvmi","chardev":"kvmichr","key":"kvmikey"}}' 30
+	qmp '{"execute":"object-del","arguments":{"id":"kvmi"}}' 30 2>&1 | sed 's/^/[e2e] /'
+	qmp '{"execute":"object-add","arguments":{"qom-type":"introspection","id":"kvmi","chardev":"kvmichr","key":"kvmikey"}}' 30 2>&1 | sed 's/^/[e2e] /'
 else
 	stop_hook
 	start_hook --key "$KEY"
@@ -258,8 +273,8 @@ wait_for $TOOL_LOG '^  CR3 write' 60
 boots=$(count $L2LOG '^L2-BOOT-OK')
 t=$(now)
 qmp '{"execute":"system_reset"}' 30 >/dev/null
-n=1200
-while [ $n -gt 0 ] && [ "$(count $L2LOG '^L2-READY')" -lt 2 ]; do usleep 200000; n=$((n - 1)); done
+end=$(deadline 300)
+while [ "$(count $L2LOG '^L2-READY')" -lt 2 ] && ! past $end; do usleep 500000; done
 say "reset: L2 ready again after $(elapsed "$t") s"
 check reset "the guest did not boot again after system_reset" test "$(count $L2LOG '^L2-READY')" -ge 2
 if [ "$PATCHED" = 1 ]; then
@@ -276,8 +291,7 @@ if [ "$PATCHED" = 1 ]; then
 fi
 t=$(now)
 qmp '{"execute":"quit"}' 30 >/dev/null 2>&1
-n=100
-while [ $n -gt 0 ] && kill -0 $QEMU_PID 2>/dev/null; do usleep 200000; n=$((n - 1)); done
+wait_gone $QEMU_PID 60
 wait_for $TOOL_LOG '^session closed' 10
 check quit-hooked "QEMU did not exit, or the tool did not see the end ($(elapsed "$t") s)" \
 	sh -c "! kill -0 $QEMU_PID 2>/dev/null && grep -q '^session closed' $TOOL_LOG"
