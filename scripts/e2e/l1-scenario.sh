@@ -108,7 +108,8 @@ start_l2() {
 	if [ "$PATCHED" = 1 ]; then
 		intro="-object secret,id=kvmikey,data=$KEY -chardev socket,id=kvmichr,path=$SOCK,reconnect=1 -object introspection,id=kvmi,chardev=kvmichr,key=kvmikey"
 	fi
-	$QEMU -enable-kvm -cpu host -m 128 -smp 1 \
+	$QEMU -enable-kvm -cpu host -m 128 -smp 1 -name kvmi-e2e-l2 \
+		-uuid 6b766d69-2d65-3265-0011-223344556677 \
 		-M microvm,x-option-roms=off -bios /usr/share/qemu/qboot.rom \
 		-kernel /l2/bzImage -initrd /l2/initrd.gz \
 		-append "console=ttyS0 quiet panic=-1 $L2_APPEND" \
@@ -162,7 +163,7 @@ say "L1 ready, L2 QEMU: $QEMU (introspection object: $PATCHED)"
 
 # --- the demo: handshake, registers, syscall entry, banner, memory, CR3, PF
 start_l2
-start_hook --key "$KEY"
+[ "${E2E_STANDIN:-0}" = 1 ] && start_hook --key "$KEY"
 if wait_for $L2LOG '^L2-READY' 240; then
 	res PASS l2-boot "$(elapsed "$L2_T0") s to L2-READY"
 else
@@ -170,6 +171,18 @@ else
 	qmp '{"execute":"quit"}' 10; dump_logs; exit 1
 fi
 say "L2 ready after $(elapsed "$L2_T0") s; $(grep -m1 '^L2-BOOT-OK' $L2LOG)"
+if [ "$PATCHED" != 1 ] && [ "${E2E_STANDIN:-0}" != 1 ]; then
+	# KVM refuses VM ioctls from a process other than the VM's owner
+	# (kvm->mm != current->mm: EIO), so kvmi-e2e hook cannot hook
+	# Debian's QEMU from outside: the cases need the patched QEMU.
+	res SKIP introspection "Debian's QEMU has no introspection object: build the patched one (make qemu)"
+	qmp '{"execute":"quit"}' 10 >/dev/null 2>&1
+	wait_gone $QEMU_PID 30
+	kill $WD_PID $STREAMS 2>/dev/null
+	stop_hook
+	dump_logs
+	exit 0
+fi
 pat=$(tr -d '\r' <$L2LOG | sed -n 's/^L2-PATTERN gpa=\(0x[0-9a-f]*\) token=\([0-9a-f]*\).*/\1 \2/p' | head -1)
 gpa=${pat% *} token=${pat#* }
 banner=$(tr -d '\r' <$L2LOG | sed -n 's/^L2-VERSION //p' | head -1)
@@ -183,10 +196,14 @@ check vm-info "no vCPU count" grep -q '^1 vCPU' $TOOL_LOG
 check registers "no registers of the paused vCPU" grep -q 'MSR_LSTAR (syscall entry) 0xffff' $TOOL_LOG
 check syscall-entry "the code at LSTAR is not the syscall entry" grep -q 'starts with swapgs' $TOOL_LOG
 tb=$(sed -n 's/^  banner: //p' $TOOL_LOG)
-check banner "tool: '$tb', guest: '$banner'" test -n "$tb" -a "$tb" = "$banner"
+same() { [ -n "$1" ] && [ "$1" = "$2" ]; }
+starts_with() { case "$1" in "$2"*) return 0 ;; esac; return 1; }
+check banner "tool: '$tb', guest: '$banner'" same "$tb" "$banner"
 if [ -n "$gpa" ]; then
-	check read-memory "the guest's pattern (token $token at $gpa) is not in the dump" \
-		grep -q "KVMI-E2E $token" $TOOL_LOG
+	# The ASCII column of the dump, joined.
+	text=$(sed -n '/^guest memory at gpa/,/^[^ ]/s/^  [0-9a-f]*:.*|\(.*\)|$/\1/p' $TOOL_LOG | tr -d '\n')
+	check read-memory "the guest's pattern (token $token at $gpa) is not in the dump: '$text'" \
+		starts_with "$text" "KVMI-E2E $token 0000"
 else
 	res FAIL read-memory "the guest printed no L2-PATTERN"
 fi
