@@ -1,10 +1,10 @@
 #!/bin/busybox sh
 # The end-to-end scenario, run by the L1 /init (our kernel under QEMU TCG).
-# It starts QEMU with -enable-kvm (the L2 guest), the introspection tool
-# (samples/kvmi) and, with a QEMU that has no introspection object, the
-# stand-in device manager "kvmi-e2e hook". Every case prints one line
-#   E2E-CASE PASS|FAIL|SKIP name [reason]
-# and the logs of the tool, QEMU and L2 are printed at the end, prefixed.
+# It starts QEMU with -enable-kvm and its introspection object (the L2
+# guest) and the introspection tool (samples/kvmi). Every case prints one
+# line "[e2e] E2E-CASE PASS|FAIL|SKIP name (reason)"; the tool's and QEMU's
+# outputs are streamed to the console as "[e2e] [tool1] ...", "[e2e] [qemu]
+# ...", and L2's console comes at the end as "[e2e] [l2] ...".
 #
 # Mode: /etc/e2e.conf sets QEMU (binary), PATCHED (1 = the QEMU has the
 # introspection object), CASES (list), KEY. kvmi_e2e=off on the kernel
@@ -88,19 +88,8 @@ stop_tool() { # SIGTERM, then SIGKILL after 10 s
 }
 tool_exited() { ! kill -0 $TOOL_PID 2>/dev/null; }
 
-start_hook() { # the stand-in device manager (stock QEMU only)
-	[ "$PATCHED" = 1 ] && return 0
-	/bin/kvmi-e2e hook "$@" $QEMU_PID $SOCK >>/tmp/hook.log 2>&1 &
-	HOOK_PID=$!
-}
-stop_hook() {
-	[ -n "$HOOK_PID" ] || return 0
-	kill -TERM $HOOK_PID 2>/dev/null
-	wait $HOOK_PID 2>/dev/null
-	HOOK_PID=
-}
-# The device manager's log: QEMU's own output, or the stand-in's.
-dm_log() { if [ "$PATCHED" = 1 ]; then echo /tmp/qemu.log; else echo /tmp/hook.log; fi; }
+# The device manager's log: QEMU's own output.
+dm_log() { echo /tmp/qemu.log; }
 
 start_l2() {
 	: >$L2LOG
@@ -119,7 +108,7 @@ start_l2() {
 	L2_T0=$(now)
 }
 
-# The tool, hook and QEMU logs are streamed; L2's console comes at the end.
+# The tool and QEMU logs are streamed; L2's console comes at the end.
 dump_logs() {
 	sleep 1
 	[ -f $L2LOG ] && tr -d '\r' <$L2LOG | sed 's/^/[e2e] [l2] /'
@@ -131,27 +120,20 @@ wd=$(sed -n 's/.*kvmi_e2e\.watchdog=\([0-9]*\).*/\1/p' /proc/cmdline)
 ( sleep ${wd:-780}; echo "[e2e] E2E-WATCHDOG: the scenario did not finish within ${wd:-780} s"
   ps | sed 's/^/[e2e] /'; dump_logs ) &
 WD_PID=$!
-: >/tmp/hook.log
 : >/tmp/qemu.log
-stream /tmp/hook.log hook
 stream /tmp/qemu.log qemu
 
 if grep -q 'kvmi_e2e=off' /proc/cmdline; then
 	# kvm.introspection=0: the device manager must say why it cannot hook.
 	start_tool --key "$KEY" --once --regs
 	start_l2
-	start_hook --key "$KEY" --once
-	if [ "$PATCHED" = 1 ]; then
-		wait_for /tmp/qemu.log 'introspection' 60
-	else
-		wait_for /tmp/hook.log 'KVM_INTROSPECTION_HOOK' 60
-	fi
+	wait_for /tmp/qemu.log 'introspection' 60
 	check introspection-off "no clear error from the device manager" \
 		grep -qE 'kvm\.introspection' "$(dm_log)"
 	check introspection-off-tool "the tool spoke KVMI although introspection is off" \
 		sh -c "! grep -q '^KVMI version' /tmp/tool$ntool.log"
 	qmp '{"execute":"quit"}' 10 >/dev/null 2>&1
-	stop_tool; stop_hook
+	stop_tool
 	wait $QEMU_PID 2>/dev/null
 	kill $WD_PID $STREAMS 2>/dev/null
 	dump_logs
@@ -163,7 +145,6 @@ say "L1 ready, L2 QEMU: $QEMU (introspection object: $PATCHED)"
 
 # --- the demo: handshake, registers, syscall entry, banner, memory, CR3, PF
 start_l2
-[ "${E2E_STANDIN:-0}" = 1 ] && start_hook --key "$KEY"
 if wait_for $L2LOG '^L2-READY' 240; then
 	res PASS l2-boot "$(elapsed "$L2_T0") s to L2-READY"
 else
@@ -171,15 +152,13 @@ else
 	qmp '{"execute":"quit"}' 10; dump_logs; exit 1
 fi
 say "L2 ready after $(elapsed "$L2_T0") s; $(grep -m1 '^L2-BOOT-OK' $L2LOG)"
-if [ "$PATCHED" != 1 ] && [ "${E2E_STANDIN:-0}" != 1 ]; then
-	# KVM refuses VM ioctls from a process other than the VM's owner
-	# (kvm->mm != current->mm: EIO), so kvmi-e2e hook cannot hook
-	# Debian's QEMU from outside: the cases need the patched QEMU.
+if [ "$PATCHED" != 1 ]; then
+	# Only QEMU can hook its VM: KVM refuses the VM ioctls of another
+	# process (kvm->mm != current->mm: EIO). Debian's QEMU runs L2 only.
 	res SKIP introspection "Debian's QEMU has no introspection object: build the patched one (make qemu)"
 	qmp '{"execute":"quit"}' 10 >/dev/null 2>&1
 	wait_gone $QEMU_PID 30
 	kill $WD_PID $STREAMS 2>/dev/null
-	stop_hook
 	dump_logs
 	exit 0
 fi
@@ -216,12 +195,7 @@ check guest-runs "L2-ALIVE $a1 -> $a2" test "${a2:-0}" -gt "${a1:-0}"
 
 # --- stop -> UNHOOK event -> the tool lifts its hooks and closes -> stop ends
 t=$(now)
-if [ "$PATCHED" = 1 ]; then
-	qmp '{"execute":"stop"}' 90 >/tmp/qmp-stop.log 2>&1; rc=$?
-else
-	kill -USR1 $HOOK_PID; wait_for /tmp/hook.log 'stop: unhooked' 90
-	qmp '{"execute":"stop"}' 90 >/tmp/qmp-stop.log 2>&1; rc=$?
-fi
+qmp '{"execute":"stop"}' 90 >/tmp/qmp-stop.log 2>&1; rc=$?
 wait_for $TOOL_LOG '^session closed' 10
 say "stop took $(elapsed "$t") s"
 check stop-unhook "stop: rc $rc, tool: $(grep -cE 'UNHOOK|hooks lifted|session closed' $TOOL_LOG)/3 markers" \
@@ -233,7 +207,6 @@ check tool-exit "the tool (--once) did not exit" tool_exited
 start_tool --key "$KEY" --cr3 100000000 --cr3-time 600
 t=$(now)
 qmp '{"execute":"cont"}' 30 >/dev/null 2>&1
-[ "$PATCHED" = 1 ] || kill -USR2 $HOOK_PID
 wait_for $TOOL_LOG '^  CR3 write' 60
 check cont-rehook "after cont, no new session with CR3 events ($(elapsed "$t") s)" grep -q '^  CR3 write' $TOOL_LOG
 
@@ -259,13 +232,8 @@ check wrong-key "the tool got a session with a wrong key" \
 stop_tool
 
 # --- allow-lists: READ_PHYSICAL (12) and the PF event (17) denied
-if [ "$PATCHED" = 1 ]; then
-	qmp '{"execute":"object-del","arguments":{"id":"kvmi"}}' 30 2>&1 | sed 's/^/[e2e] /'
-	qmp '{"execute":"object-add","arguments":{"qom-type":"introspection","id":"kvmi","chardev":"kvmichr","key":"kvmikey","command":[2,4,6,8,10,14,16,18,20,22,3,5,7,9,11,13,15,17,19,21,23,25,27,29],"event":[0,1,3,5,7,9,11,13,15,19]}}' 30 2>&1 | sed 's/^/[e2e] /'
-else
-	stop_hook
-	start_hook --key "$KEY" --deny-command 12 --deny-event 17
-fi
+qmp '{"execute":"object-del","arguments":{"id":"kvmi"}}' 30 2>&1 | sed 's/^/[e2e] /'
+qmp '{"execute":"object-add","arguments":{"qom-type":"introspection","id":"kvmi","chardev":"kvmichr","key":"kvmikey","command":[2,4,6,8,10,14,16,18,20,22,3,5,7,9,11,13,15,17,19,21,23,25,27,29],"event":[0,1,3,5,7,9,11,13,15,19]}}' 30 2>&1 | sed 's/^/[e2e] /'
 start_tool --key "$KEY" --once --force --banner
 wait_for $TOOL_LOG '^waiting for events' 60
 check allow-list-check "KVMI_VM_CHECK_COMMAND/EVENT did not report the denied ids" \
@@ -276,13 +244,8 @@ check allow-list-allowed "an allowed command failed" grep -q '^1 vCPU' $TOOL_LOG
 stop_tool
 check sigterm "the tool did not lift its hooks on SIGTERM" \
 	sh -c "grep -q '^signal 15' $TOOL_LOG && grep -q '^hooks lifted' $TOOL_LOG"
-if [ "$PATCHED" = 1 ]; then
-	qmp '{"execute":"object-del","arguments":{"id":"kvmi"}}' 30 2>&1 | sed 's/^/[e2e] /'
-	qmp '{"execute":"object-add","arguments":{"qom-type":"introspection","id":"kvmi","chardev":"kvmichr","key":"kvmikey"}}' 30 2>&1 | sed 's/^/[e2e] /'
-else
-	stop_hook
-	start_hook --key "$KEY"
-fi
+qmp '{"execute":"object-del","arguments":{"id":"kvmi"}}' 30 2>&1 | sed 's/^/[e2e] /'
+qmp '{"execute":"object-add","arguments":{"qom-type":"introspection","id":"kvmi","chardev":"kvmichr","key":"kvmikey"}}' 30 2>&1 | sed 's/^/[e2e] /'
 
 # --- a guest reset while hooked (CR3 events on)
 start_tool --key "$KEY" --once --cr3 100000000 --cr3-time 600
@@ -294,25 +257,19 @@ end=$(deadline 300)
 while [ "$(count $L2LOG '^L2-READY')" -lt 2 ] && ! past $end; do usleep 500000; done
 say "reset: L2 ready again after $(elapsed "$t") s"
 check reset "the guest did not boot again after system_reset" test "$(count $L2LOG '^L2-READY')" -ge 2
-if [ "$PATCHED" = 1 ]; then
-	check reset-unhook "QEMU did not unhook on reset" grep -q '^session closed' $TOOL_LOG
-else
-	check reset-hooked "the tool lost its session across the reset" sh -c "! grep -q '^session closed' $TOOL_LOG"
-fi
+check reset-unhook "QEMU did not unhook on reset" grep -q '^session closed' $TOOL_LOG
 
 # --- quit while hooked: VM destruction unhooks
-if [ "$PATCHED" = 1 ]; then
-	# QEMU unhooked on reset and connects again: give it a tool.
-	start_tool --key "$KEY" --once --cr3 100000000 --cr3-time 600
-	wait_for $TOOL_LOG '^  CR3 write' 60
-fi
+# QEMU unhooked on reset and connects again: give it a tool.
+start_tool --key "$KEY" --once --cr3 100000000 --cr3-time 600
+wait_for $TOOL_LOG '^  CR3 write' 60
 t=$(now)
 qmp '{"execute":"quit"}' 30 >/dev/null 2>&1
 wait_gone $QEMU_PID 60
 wait_for $TOOL_LOG '^session closed' 10
 check quit-hooked "QEMU did not exit, or the tool did not see the end ($(elapsed "$t") s)" \
 	sh -c "! kill -0 $QEMU_PID 2>/dev/null && grep -q '^session closed' $TOOL_LOG"
-stop_tool; stop_hook
+stop_tool
 say "all cases done"
 kill $WD_PID $STREAMS 2>/dev/null
 dump_logs
