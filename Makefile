@@ -5,6 +5,8 @@
 #   make tree            the series as a kernel git tree ($KVMI_CACHE/tree/<version>, branch kvmi)
 #   make patches         write patches/ back from branch kvmi of that tree
 #   make bisect          every prefix of the series must build (cached by content)
+#   make e2e             only the end-to-end stage (QEMU -enable-kvm inside our kernel, samples/kvmi)
+#   make demo            the end-to-end demo: what the introspection tool sees in a live guest
 # Knobs (environment or make VAR=...): KVMI_CACHE, TESTS, KVMI_QEMU_APPEND,
 # KVMI_QEMU_TIMEOUT, KVMI_TEST_TIMEOUT, KVMI_JOBS, KVMI_CONFIG_LAX, KVMI_BOCHS,
 # KVMI_BOCHS_TESTS, KVMI_BOCHS_KERNEL, KVMI_BOCHS_APPEND, KVMI_BOCHS_TIMEOUT,
@@ -20,12 +22,14 @@
 S := scripts
 export KVMI_CACHE TESTS KVMI_QEMU_APPEND KVMI_QEMU_TIMEOUT KVMI_TEST_TIMEOUT KVMI_JOBS KVMI_CONFIG_LAX KVMI_SHOW \
 	KVMI_BOCHS KVMI_BOCHS_TESTS KVMI_BOCHS_KERNEL KVMI_BOCHS_APPEND KVMI_BOCHS_TIMEOUT KVMI_BOCHS_TEST_TIMEOUT \
-	KVMI_BISECT_RECHECK KVMI_QEMU_FORCE KVMI_QEMU_CHECK_BUILD KVMI_QEMU_TEST_KERNEL KVMI_QEMU_TEST_TIMEOUT
+	KVMI_BISECT_RECHECK KVMI_QEMU_FORCE KVMI_QEMU_CHECK_BUILD KVMI_QEMU_TEST_KERNEL KVMI_QEMU_TEST_TIMEOUT \
+	KVMI_E2E_TIMEOUT KVMI_E2E_OFF KVMI_E2E_QEMU KVMI_E2E_PATCHED KVMI_E2E_GUEST_KERNEL KVMI_E2E_SAMPLE \
+	KVMI_E2E_L2_APPEND
 # FORCE is not exported (Kbuild has a target of that name): make tree FORCE=1
 # passes it on the command line, which reaches the recipe's environment anyway.
 
-.PHONY: all check deps assemble kernel kernel-vmx selftests initrd runtime runtime-vmx checkpatch compile-checks \
-	bisect export tree patches clean qemu qemu-tree qemu-patches qemu-checks qemu-test
+.PHONY: all check deps assemble kernel kernel-vmx selftests initrd runtime runtime-vmx e2e demo checkpatch \
+	compile-checks bisect export tree patches clean qemu qemu-tree qemu-patches qemu-checks qemu-test
 
 all:
 	@$(S)/main.sh
@@ -60,6 +64,15 @@ runtime:
 # (make kernel-vmx) and built selftests.
 runtime-vmx:
 	@$(S)/run-bochs.sh
+
+# Only the end-to-end stage: our kernel (out/bzImage) under QEMU TCG runs
+# QEMU -enable-kvm with a Linux guest, introspected by samples/kvmi.
+e2e:
+	@$(S)/run-e2e.sh
+
+# The same boot, showing what the introspection tool printed.
+demo:
+	@KVMI_E2E_SHOW=1 KVMI_E2E_OFF=0 $(S)/run-e2e.sh
 
 checkpatch: assemble
 	@$(S)/checkpatch.sh
