@@ -1,5 +1,6 @@
 # KVMI build-and-test harness. See README.md.
-#   make                 build, boot under QEMU, run the kvmi_test demo, export out/series
+#   make                 build everything, boot under QEMU: a Linux guest introspected by samples/kvmi; export out/series
+#   make selftest-demo   the kvmi_test --demo (a tool and a tiny VM in one process)
 #   make check           every test; last line "N passed, M failed, K skipped"
 #   make runtime-vmx     only the Bochs (Intel VMX) stage (make kernel-vmx builds its kernel)
 #   make tree            the series as a kernel git tree ($KVMI_CACHE/tree/<version>, branch kvmi)
@@ -28,11 +29,14 @@ export KVMI_CACHE TESTS KVMI_QEMU_APPEND KVMI_QEMU_TIMEOUT KVMI_TEST_TIMEOUT KVM
 # FORCE is not exported (Kbuild has a target of that name): make tree FORCE=1
 # passes it on the command line, which reaches the recipe's environment anyway.
 
-.PHONY: all check deps assemble kernel kernel-vmx selftests initrd runtime runtime-vmx e2e demo checkpatch \
+.PHONY: all selftest-demo check deps assemble kernel kernel-vmx selftests initrd runtime runtime-vmx e2e demo checkpatch \
 	compile-checks bisect export tree patches clean qemu qemu-tree qemu-patches qemu-checks qemu-test
 
 all:
 	@$(S)/main.sh
+
+selftest-demo:
+	@$(S)/selftest-demo.sh
 
 check:
 	@$(S)/check.sh

@@ -51,6 +51,20 @@ if "$REPO/scripts/assemble.sh"; then
 			"$REPO/scripts/run-qemu.sh" || true
 		timing qemu-shadow $t
 
+		# 3c. The QEMU side (qemu/): QEMU's checkpatch and every patch of its
+		#     series builds, the KVMI QEMU itself, then the end-to-end stage:
+		#     that QEMU, inside our kernel, runs a Linux guest that
+		#     samples/kvmi introspects.
+		t=$SECONDS; "$REPO/scripts/qemu-checks.sh" >/dev/null || true; timing qemu-checks $t
+		t=$SECONDS
+		if "$REPO/scripts/build-qemu.sh"; then
+			result build PASS "compile: qemu"; timing qemu-build $t
+			t=$SECONDS; "$REPO/scripts/run-e2e.sh" || true; timing e2e $t
+		else
+			result build FAIL "compile: qemu" "see $OUT/logs/qemu-build.log"
+			result e2e FAIL "e2e: runtime" "not run: the KVMI QEMU did not build"
+		fi
+
 		# 4. Intel VMX stage under Bochs, with its own lighter debug kernel.
 		if [[ ${KVMI_BOCHS:-1} == 1 ]]; then
 			t=$SECONDS
@@ -65,6 +79,7 @@ if "$REPO/scripts/assemble.sh"; then
 	else
 		result build FAIL "compile: runtime-kernel" "see $OUT/logs/build-runtime.log"
 		result runtime FAIL "svm: runtime" "not run: the runtime kernel did not build"
+		result e2e FAIL "e2e: runtime" "not run: the runtime kernel did not build"
 		[[ ${KVMI_BOCHS:-1} != 1 ]] ||
 			result runtime-vmx FAIL "vmx: runtime" "not run: the runtime kernel (selftest headers) did not build"
 	fi
@@ -76,7 +91,7 @@ timing total $start
 # Summary.
 echo
 echo "================ summary ================"
-cat "$RESULTS"/{assemble,checkpatch,bisect,compile,export,build,runtime,runtime-shadow,runtime-vmx}.txt 2>/dev/null || true
+cat "$RESULTS"/{assemble,checkpatch,bisect,compile,export,build,runtime,runtime-shadow,qemu-checks,e2e,runtime-vmx}.txt 2>/dev/null || true
 echo "timings (s): $(tr '\n' ' ' <"$OUT/logs/timings.txt")"
 pass=$(cat "$RESULTS"/*.txt | grep -c '^PASS' || true)
 fail=$(cat "$RESULTS"/*.txt | grep -c '^FAIL' || true)

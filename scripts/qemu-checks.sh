@@ -64,13 +64,26 @@ else cat "$L/roundtrip.log" >&2; result "$STAGE" FAIL "qemu: series-unchanged"; 
 
 if [[ ${KVMI_QEMU_CHECK_BUILD:-1} != 0 ]]; then
 	CSRC=$QCACHE/checks/src CBUILD=$QCACHE/checks/build
+	# A prefix that built once is not built again: its key hashes what the
+	# build depends on (the Debian version, the configure options, the
+	# device config, the harness) and patches 1..n.
+	key=$({
+		echo "deb $ver"; printf '%s\n' "${QEMU_CONFIGURE[@]}"
+		cat "$QREPO/config/kvmi-devices.mak" "$REPO/scripts/qemu-lib.sh" "$REPO/scripts/qemu-checks.sh"
+	} | sha256sum | cut -d' ' -f1)
 	n=0
 	for p in "${patches[@]}"; do
 		n=$((n + 1))
 		t0=$SECONDS
+		key=$(printf '%s\n%s\n' "$key" "$(sha256sum <"$QPATCHES/$p")" | sha256sum | cut -d' ' -f1)
+		if [[ -f $QSTATE/checks-pass-$key ]]; then
+			result "$STAGE" PASS "qemu: build: $p"
+			continue
+		fi
 		qemu_assemble "$deb" "$CSRC" "$n"
 		if qemu_configure "$ver" "$CSRC" "$CBUILD" "$QSTATE/checks-configure.key" "$L/configure.log" &&
 		   qemu_ninja "$CBUILD" "$L/build-${p%.patch}.log"; then
+			touch "$QSTATE/checks-pass-$key"
 			result "$STAGE" PASS "qemu: build: $p"
 		else
 			grep -E -A5 'error|warning' "$L/build-${p%.patch}.log" | head -30 >&2 || true
