@@ -34,6 +34,7 @@ stage_sync "$tmp/stage" "$BSRC" "$tmp/list" "$BMANIFEST" quiet
 
 BMAKE=(make -s -C "$BSRC" ARCH=x86_64 CC="ccache gcc" HOSTCC="ccache gcc" -j"$JOBS")
 series_re=$(series_warn_re)
+own_re="(^|/)($(series_new_files | sed 's/[].[*^$+?(){}|\\]/\\&/g' | paste -sd'|')):[0-9]+"
 
 # run_check NAME FLAVOR make-args...
 run_check() {
@@ -49,7 +50,11 @@ run_check() {
 	forget_series_objects "$O"
 	log "compile check $name: make O=$O $*"
 	"${BMAKE[@]}" O="$O" "$@" >"$lf" 2>&1 || rc=$?
-	local bad; bad=$(grep -E "$series_re" "$lf" || true)
+	# Compiler warnings count in every file of the series; sparse warnings
+	# (no [-W...] tag) only in the files the series adds: sparse is noisy
+	# on upstream KVM code (context imbalances, truncating casts) that the
+	# series only hooks into.
+	local bad; bad=$(grep -E "$series_re" "$lf" | grep -E "$own_re|\[-W[^]]*\]\$" || true)
 	if ((rc != 0)); then
 		grep -E -A3 '(error|warning):|Error [0-9]' "$lf" | head -40 >&2 || tail -30 "$lf" >&2
 		result $stage FAIL "compile: $name" "build failed, log: $lf"

@@ -103,6 +103,15 @@ series_paths() {
 		grep -v -e '^$' -e '^/dev/null$' | sort -u || true
 }
 
+# The paths that the series adds (new files), sorted.
+series_new_files() {
+	local p
+	series_patches | while IFS= read -r p; do
+		awk '/^diff --git /{f=$4; sub(/^b\//, "", f)} /^new file mode/{print f}' \
+			"$REPO/patches/$p"
+	done | sort -u || true
+}
+
 # Content hash of the series (the patches, in order; names and comments do not count).
 series_key() {
 	local p
