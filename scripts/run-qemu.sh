@@ -7,6 +7,9 @@
 #   KVMI_QEMU_STAGE     results stage and log name (default runtime; the
 #                       shadow-paging run of make check uses runtime-shadow)
 #   KVMI_QEMU_PREFIX    case name prefix (default "svm: ")
+#   KVMI_QEMU_SINGLESTEP  1 (default): boot with kvm_amd.kvmi_singlestep=1, so
+#                       that the single-step cases run; 0: SVM single-step
+#                       stays off, its default (the shadow run of make check)
 #   KVMI_QEMU_TIMEOUT   wall-clock limit for the whole boot (s, default 1500)
 #   KVMI_TEST_TIMEOUT   per-test limit inside the guest (s, default 300)
 #   KVMI_SHOW=name      print the output section of test "name" after the run
@@ -27,6 +30,7 @@ serial=$OUT/logs/qemu-serial.log
 tsc_khz=$(awk '/^cpu MHz/ { printf "%d", $4 * 1000; exit }' /proc/cpuinfo 2>/dev/null)
 # hugepages=8: 2 MiB pages for the huge-page cases of kvmi_test (no THP).
 append="console=ttyS0 panic=-1 tsc_early_khz=${tsc_khz:-2000000} hugepages=8 kvm.introspection=1 kvmi.timeout=${KVMI_TEST_TIMEOUT:-300} ${KVMI_QEMU_APPEND:-}"
+[[ ${KVMI_QEMU_SINGLESTEP:-1} == 0 ]] || append+=" kvm_amd.kvmi_singlestep=1"
 log "booting QEMU (TCG, -cpu max): tests: $TESTS"
 start=$SECONDS
 rc=0
