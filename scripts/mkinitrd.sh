@@ -3,6 +3,7 @@
 # the tests listed in TESTS, prints markers, triggers a kmemleak scan and exits.
 #   TESTS: space-separated names: kvmi_test, kvmi_demo (= kvmi_test --demo),
 #          kvmi_test:CASE,CASE... (only those kvmi_test cases, for debugging),
+#          avx_probe[:ARGS,...] (scripts/avx-probe.c, built here),
 #          or any stock selftest built in $BUILD/selftests/x86_64/.
 #   KVMI_INITRD: output file (default out/initrd.gz); the names of missing
 #          test binaries go to the same path with .missing instead of .gz.
@@ -26,6 +27,19 @@ for t in $TESTS; do
 	bin=$t args=
 	[[ $t == kvmi_demo ]] && { bin=kvmi_test; args=--demo; }
 	[[ $t == kvmi_test:* ]] && { bin=kvmi_test; args=${t#kvmi_test:}; args=${args//,/ }; }
+	if [[ $t == avx_probe || $t == avx_probe:* ]]; then
+		# scripts/avx-probe.c (see there), e.g. avx_probe:-n,5,--,sync_regs_test
+		args=${t#avx_probe}; args=${args#:}; args=${args//,/ }
+		gcc -static -O2 -o "$root/bin/avx_probe" "$REPO/scripts/avx-probe.c" ||
+			die "initrd: cannot build scripts/avx-probe.c"
+		# The selftest it runs goes into the initramfs too. Name it without
+		# a slash (avx_probe finds it in PATH): the test name is a sed pattern.
+		for a in $args; do
+			if [[ $a != */* && -x $ST/$a ]]; then cp "$ST/$a" "$root/bin/$a"; fi
+		done
+		echo "$t|/bin/avx_probe $args" >>"$root/etc/kvmi-tests"
+		continue
+	fi
 	if [[ -x $ST/$bin ]]; then
 		cp "$ST/$bin" "$root/bin/$bin"
 		echo "$t|/bin/$bin $args" >>"$root/etc/kvmi-tests"
