@@ -5,7 +5,8 @@
 # Result cases are named "vmx: ..." (the QEMU stage uses "svm: ...") and go
 # to $OUT/results/runtime-vmx.txt.
 #   KVMI_BOCHS_TESTS     tests to run (default: $TESTS, else kvmi_test and the
-#                        stock guards sync_regs_test cpuid_test platform_info_test)
+#                        stock guards sync_regs_test cpuid_test platform_info_test,
+#                        and avx_probe:-n,1,--,sync_regs_test)
 #   KVMI_BOCHS_KERNEL    kernel flavor to boot: bochs (default; the lighter
 #                        debug kernel, scripts/config/bochs.config, out/bzImage-bochs)
 #                        or runtime (the full debug kernel, out/bzImage)
@@ -19,7 +20,9 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-tests=${KVMI_BOCHS_TESTS:-${TESTS:-kvmi_test sync_regs_test cpuid_test platform_info_test}}
+# avx_probe:...: host AVX copies stay right while a KVM guest runs (the
+# regression test of the clearcpuid= list below).
+tests=${KVMI_BOCHS_TESTS:-${TESTS:-kvmi_test sync_regs_test cpuid_test platform_info_test avx_probe:-n,1,--,sync_regs_test}}
 flavor=${KVMI_BOCHS_KERNEL:-bochs}
 case $flavor in
 	bochs) kernel=$OUT/bzImage-bochs debug="lockdep kmemleak" ;;
