@@ -3,7 +3,8 @@
 # series, the tree pristine + patches 1..k must build:
 #   modules   scripts/config/{base,modules}.config (KVM=m, KVM_INTROSPECTION=y,
 #             KVM_WERROR=y) with W=1: arch/x86/kvm/ (which includes virt/kvm),
-#             and samples/kvmi/ once the prefix has it;
+#             and samples/kvmi/ and drivers/virt/ (the /dev/kvmmem guest
+#             driver) once the prefix has them;
 #   nokvmi    scripts/config/{base,nokvmi}.config (KVM=y, KVM_INTROSPECTION=n)
 #             with W=1: arch/x86/kvm/;
 #   kvmi_test once the prefix has tools/testing/selftests/kvm/x86_64/kvmi_test.c:
@@ -151,7 +152,7 @@ build_selftest() {
 	return 0
 }
 
-# Paths that the kernel builds (arch/x86/kvm/, samples/kvmi/) cannot see.
+# Paths that the kernel builds (arch/x86/kvm/, samples/kvmi/, drivers/virt/) cannot see.
 outside_kernel_build() {
 	local f
 	for f in "$@"; do
@@ -202,6 +203,7 @@ for i in "${!patches[@]}"; do
 	else
 		targets=(arch/x86/kvm/)
 		[[ -d $BSRC/samples/kvmi ]] && targets+=(samples/kvmi/)
+		[[ -f $BSRC/drivers/virt/kvmi_mem.c ]] && targets+=(drivers/virt/)
 		build_flavor modules "${targets[@]}"
 		build_flavor nokvmi arch/x86/kvm/
 		kdiag=0; diag_cause "$lf" && kdiag=1

@@ -2,8 +2,9 @@
 # Compile checks of the final tree (one case each):
 #   nokvmi       KVM=y, KVM_INTROSPECTION=n, W=1, -Werror: build arch/x86/kvm/ (incl. virt/kvm)
 #   modules      KVM=m, KVM_INTROSPECTION=y, W=1 + sparse (C=1), -Werror: build arch/x86/kvm/
-#                (and samples/kvmi/ if the series has it)
-#   uapi-headers UAPI_HEADER_TEST=y: linux/kvmi.h and asm/kvmi.h must compile standalone
+#                (and samples/kvmi/, drivers/virt/ if the series has them)
+#   uapi-headers UAPI_HEADER_TEST=y: linux/kvmi.h and asm/kvmi.h (and linux/kvmi_mem.h
+#                if the series has it) must compile standalone
 # Any warning that mentions a file of the series fails the check.
 # They build in the bisect check's source dir and O= dirs (build/bisect-nokvmi,
 # build/bisect-modules) with the same config fragments: the last prefix of
@@ -69,15 +70,18 @@ run_check() {
 run_check nokvmi nokvmi W=1 arch/x86/kvm/
 targets=(arch/x86/kvm/)
 [[ -d $BSRC/samples/kvmi ]] && targets+=(samples/kvmi/)
+[[ -f $BSRC/drivers/virt/kvmi_mem.c ]] && targets+=(drivers/virt/)
 run_check modules modules W=1 C=1 "${targets[@]}"
 
 # UAPI header test: needs the installed headers, then the usr/include/ hdrtest objects.
 O=$BUILD/bisect-modules lf=$OUT/logs/compile-uapi-headers.log rc=0
 if [[ -f $O/.config ]] && grep -q '^CONFIG_UAPI_HEADER_TEST=y' "$O/.config"; then
-	rm -f "$O"/usr/include/linux/kvmi.hdrtest "$O"/usr/include/asm/kvmi.hdrtest
+	hdrs=(linux/kvmi asm/kvmi)
+	[[ -f $BSRC/include/uapi/linux/kvmi_mem.h ]] && hdrs+=(linux/kvmi_mem)
+	for h in "${hdrs[@]}"; do rm -f "$O/usr/include/$h.hdrtest"; done
 	{ "${BMAKE[@]}" O="$O" headers && "${BMAKE[@]}" O="$O" usr/include/; } >"$lf" 2>&1 || rc=$?
 	missing=()
-	for h in linux/kvmi asm/kvmi; do
+	for h in "${hdrs[@]}"; do
 		[[ -f $O/usr/include/$h.hdrtest ]] || missing+=("$h.h")
 	done
 	if ((rc != 0)); then

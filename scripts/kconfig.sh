@@ -50,7 +50,7 @@ while IFS= read -r line; do
 		grep -qxF "$sym=$want" "$T/.config" && continue
 		have=$(grep -E "^$sym=|^# $sym is not set" "$T/.config" || echo "absent")
 		if ! grep -rqsxE "(menu)?config ${sym#CONFIG_}" --include='Kconfig*' "$SRC/arch/x86" "$SRC/virt" \
-				"$SRC/lib" "$SRC/kernel" "$SRC/mm" "$SRC/init" "$SRC/drivers/tty" "$SRC/fs" "$SRC/net" \
+				"$SRC/lib" "$SRC/kernel" "$SRC/mm" "$SRC/init" "$SRC/drivers/tty" "$SRC/drivers/virt" "$SRC/fs" "$SRC/net" \
 				"$SRC/usr" "$SRC/security" "$SRC/block" "$SRC/samples" "$SRC/Kconfig" 2>/dev/null; then
 			if [[ $undef_ok == 1 ]]; then
 				echo "config[$flavor]: note: no Kconfig defines ${sym#CONFIG_} yet, $sym=$want left out" >&2
