@@ -3,8 +3,9 @@
 # with our kernel under QEMU TCG (L1). It holds busybox, a QEMU with its
 # libraries and qboot.rom, the L2 guest (kernel + its own busybox
 # initramfs, scripts/e2e/l2-init.sh), the introspection tool
-# (samples/kvmi, static), the harness helper kvmi-e2e (static) and the
-# scenario (scripts/e2e/l1-scenario.sh).
+# (samples/kvmi, static), the harness helpers kvmi-e2e and kvmmem-e2e
+# (static; the second runs in the introspector VM) and the scenario
+# (scripts/e2e/l1-scenario.sh).
 #   KVMI_E2E_QEMU          QEMU binary for L1 (default: out/qemu/qemu-system-x86_64
 #                          if the patched QEMU was built (make qemu), else Debian's)
 #   KVMI_E2E_PATCHED       1 = that QEMU has the introspection object
@@ -22,7 +23,8 @@ mkdir -p "$E" "$OUT/logs" "$CACHE/tmp"
 
 # --- UAPI headers of our tree, for the tool and the helper.
 if [[ ! -f $E/usr/include/linux/kvmi.h || $SRC/include/uapi/linux/kvmi.h -nt $E/usr/include/linux/kvmi.h ||
-      $SRC/include/uapi/linux/kvm.h -nt $E/usr/include/linux/kvmi.h ]]; then
+      $SRC/include/uapi/linux/kvm.h -nt $E/usr/include/linux/kvmi.h ||
+      ( -f $SRC/include/uapi/linux/kvmi_mem.h && ! -f $E/usr/include/linux/kvmi_mem.h ) ]]; then
 	"${KMAKE[@]}" O="$E/hdr-build" INSTALL_HDR_PATH="$E/usr" headers_install >"$OUT/logs/e2e-headers.log" 2>&1 ||
 		die "headers_install failed, see $OUT/logs/e2e-headers.log"
 fi
@@ -34,6 +36,8 @@ CFLAGS=(-static -O2 -Wall -Wextra -Wno-unused-parameter -Werror -I "$E/usr/inclu
 gcc "${CFLAGS[@]}" -o "$E/introspector" "$sample" || die "building $sample failed"
 gcc "${CFLAGS[@]}" -Wno-sign-compare -Wno-missing-field-initializers -o "$E/kvmi-e2e" "$REPO/scripts/e2e/kvmi-e2e.c" ||
 	die "building kvmi-e2e failed"
+gcc "${CFLAGS[@]}" -pthread -o "$E/kvmmem-e2e" "$REPO/scripts/e2e/kvmmem-e2e.c" ||
+	die "building kvmmem-e2e failed"
 
 # --- the L2 guest kernel: our tree's small "guest" flavor (built by
 # run-e2e.sh, out/bzImage-guest), or Debian's cloud kernel
@@ -75,7 +79,7 @@ l2=$(mktemp -d "$CACHE/tmp/e2e-l2.XXXXXX")
 l1=$(mktemp -d "$CACHE/tmp/e2e-l1.XXXXXX")
 trap 'rm -rf "$l1" "$l2"' EXIT
 mkdir -p "$l2"/{bin,dev,proc,sys,tmp}
-cp /bin/busybox "$E/kvmi-e2e" "$l2/bin/"
+cp /bin/busybox "$E/kvmi-e2e" "$E/kvmmem-e2e" "$l2/bin/"
 install -m 755 "$REPO/scripts/e2e/l2-init.sh" "$l2/init"
 mkdir -p "$l1/l2"
 (cd "$l2" && find . | sort | cpio -o -H newc --quiet -R 0:0) | gzip -n -6 >"$l1/l2/initrd.gz"

@@ -14,6 +14,7 @@
 SOCK=/tmp/kvmi.sock
 QMP=/tmp/qmp.sock
 L2LOG=/tmp/l2.log
+L2ILOG=/tmp/l2i.log
 T0=$(cut -d' ' -f1 /proc/uptime)
 ntool=0
 TOOL_PID=
@@ -108,10 +109,27 @@ start_l2() {
 	L2_T0=$(now)
 }
 
-# The tool and QEMU logs are streamed; L2's console comes at the end.
+# The introspector VM: the same L2 kernel and initramfs, marked as an
+# introspector (KVM_CAP_INTROSPECTOR); its /init runs kvmmem-e2e with the
+# map token and the banner's gpa, then reboots, which ends QEMU (-no-reboot).
+start_l2i() { # start_l2i TOKEN GPA
+	: >$L2ILOG
+	$QEMU -accel kvm,introspector=on -cpu host -m 96 -smp 1 -name kvmi-e2e-introspector \
+		-M microvm,x-option-roms=off -bios /usr/share/qemu/qboot.rom \
+		-kernel /l2/bzImage -initrd /l2/initrd.gz \
+		-append "console=ttyS0 quiet panic=-1 $L2_APPEND kvmmem_token=$1 kvmmem_gpa=$2" \
+		-display none -monitor none -serial file:$L2ILOG -no-reboot >>/tmp/qemu-l2i.log 2>&1 &
+	L2I_PID=$!
+	L2I_T0=$(now)
+}
+
+# The tool and QEMU logs are streamed; the consoles of L2 and of the
+# introspector VM come at the end.
 dump_logs() {
 	sleep 1
 	[ -f $L2LOG ] && tr -d '\r' <$L2LOG | sed 's/^/[e2e] [l2] /'
+	[ -f $L2ILOG ] && tr -d '\r' <$L2ILOG | sed 's/^/[e2e] [l2i] /'
+	[ -f /tmp/qemu-l2i.log ] && sed 's/^/[e2e] [qemu-l2i] /' /tmp/qemu-l2i.log
 }
 
 # ---------------------------------------------------------------------------
@@ -167,7 +185,7 @@ gpa=${pat% *} token=${pat#* }
 banner=$(tr -d '\r' <$L2LOG | sed -n 's/^L2-VERSION //p' | head -1)
 
 t=$(now)
-start_tool --key "$KEY" --once --cr3 200 --cr3-time 10 --regs --banner --protect ${gpa:+--dump $gpa:64}
+start_tool --key "$KEY" --once --cr3 200 --cr3-time 10 --regs --banner --protect ${gpa:+--dump $gpa:64} --map-token
 wait_for $TOOL_LOG '^waiting for events' 300
 say "demo done in $(elapsed "$t") s"
 check handshake "the tool did not get KVMI_GET_VERSION through (key)" grep -q '^KVMI version 1,' $TOOL_LOG
@@ -192,6 +210,26 @@ check pf-event "no PF event for the write-protected page" grep -q 'PF event afte
 check pf-lifted "the protection was not lifted" grep -q 'protection lifted' $TOOL_LOG
 a1=$(alive); sleep 3; a2=$(alive)
 check guest-runs "L2-ALIVE $a1 -> $a2" test "${a2:-0}" -gt "${a1:-0}"
+
+# --- an introspector VM reads the banner through /dev/kvmmem, with the map
+# token of the tool's session: one case per check of kvmmem-e2e
+mt=$(sed -n 's/^map token: \([0-9a-f]*\)$/\1/p' $TOOL_LOG | head -1)
+bg=$(sed -n '/^looking for the kernel banner/,$s/^  found at gpa \(0x[0-9a-f]*\).*/\1/p' $TOOL_LOG | head -1)
+if [ -z "$mt" ] || [ -z "$bg" ]; then
+	res FAIL introspector-vm "no map token ('$mt') or banner gpa ('$bg') from the tool"
+else
+	start_l2i "$mt" "$bg"
+	wait_for $L2ILOG '^KVMMEM-DONE|^L2I-EXIT' 240
+	wait_gone $L2I_PID 30 || kill -KILL $L2I_PID 2>/dev/null
+	say "introspector VM done after $(elapsed "$L2I_T0") s"
+	check introspector-vm "no KVMMEM-DONE from the introspector VM" grep -q '^KVMMEM-DONE' $L2ILOG
+	tr -d '\r' <$L2ILOG | sed -n '/^KVMMEM-CASE /{s/^KVMMEM-CASE //;s/ (\(.*\))$/ \1/;p}' >/tmp/kvmmem.cases
+	while read -r st name why; do
+		res "$st" "kvmmem-$name" ${why:+"$why"}
+	done </tmp/kvmmem.cases
+	kb=$(tr -d '\r' <$L2ILOG | sed -n 's/^KVMMEM-BANNER //p' | head -1)
+	check introspector-banner "introspector VM: '$kb', guest: '$banner'" same "$kb" "$banner"
+fi
 
 # --- stop -> UNHOOK event -> the tool lifts its hooks and closes -> stop ends
 t=$(now)
