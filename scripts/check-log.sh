@@ -22,7 +22,7 @@ stage=${3:-runtime}
 prefix=${4:-}
 expect=" ${KVMI_DEBUG_EXPECT:-KASAN lockdep kmemleak} "
 missingf=${KVMI_INITRD_MISSING:-$OUT/initrd.missing}
-TAP_TESTS=" kvmi_test "     # tests whose every TAP "ok N" line is one case
+TAP_TESTS=" kvmi_test kvmi_fuzz "     # tests whose every TAP "ok N" line is one case
 reset_results $stage
 res() { result "$stage" "$1" "$prefix$2" "${3:-}"; }
 clean=$(mktemp); trap 'rm -f "$clean"' EXIT
@@ -47,7 +47,7 @@ for t in $TESTS; do
 	plan=$(sed -n 's/^1\.\.\([0-9][0-9]*\).*/\1/p' <<<"$tap" | head -1)
 	nres=$(grep -cE '^(not )?ok [0-9]+' <<<"$tap" || true)
 
-	if [[ $TAP_TESTS == *" $t "* ]]; then
+	if [[ $TAP_TESTS == *" ${t%%:*} "* ]]; then
 		# One case per "ok N" / "not ok N" line.
 		while IFS= read -r line; do
 			[[ -n $line ]] || continue

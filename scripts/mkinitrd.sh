@@ -2,7 +2,8 @@
 # Build out/initrd.gz: busybox-static, the test binaries, and an /init that runs
 # the tests listed in TESTS, prints markers, triggers a kmemleak scan and exits.
 #   TESTS: space-separated names: kvmi_test, kvmi_demo (= kvmi_test --demo),
-#          kvmi_test:CASE,CASE... (only those kvmi_test cases, for debugging),
+#          NAME:ARG,ARG... (NAME run with those arguments, e.g.
+#          kvmi_test:CASE,CASE... or kvmi_fuzz:--seed=3,fuzz),
 #          avx_probe[:ARGS,...] (scripts/avx-probe.c, built here),
 #          or any stock selftest built in $BUILD/selftests/x86_64/.
 #   KVMI_INITRD: output file (default out/initrd.gz); the names of missing
@@ -26,7 +27,7 @@ if readelf -l "$root/bin/busybox" | grep -q INTERP; then die "/bin/busybox is no
 for t in $TESTS; do
 	bin=$t args=
 	[[ $t == kvmi_demo ]] && { bin=kvmi_test; args=--demo; }
-	[[ $t == kvmi_test:* ]] && { bin=kvmi_test; args=${t#kvmi_test:}; args=${args//,/ }; }
+	[[ $t == *:* ]] && { bin=${t%%:*}; args=${t#*:}; args=${args//,/ }; }
 	if [[ $t == avx_probe || $t == avx_probe:* ]]; then
 		# scripts/avx-probe.c (see there), e.g. avx_probe:-n,5,--,sync_regs_test
 		args=${t#avx_probe}; args=${args#:}; args=${args//,/ }
