@@ -8,6 +8,7 @@
 #   make bisect          every prefix of the series must build (cached by content)
 #   make e2e             only the end-to-end stage (QEMU -enable-kvm inside our kernel, samples/kvmi)
 #   make demo            the end-to-end demo: what the introspection tool sees in a live guest
+#   make bench           benchmark (non-debug kernel under QEMU TCG): out/bench/results.json, table, plots
 # Knobs (environment or make VAR=...): KVMI_CACHE, TESTS, KVMI_QEMU_APPEND,
 # KVMI_QEMU_TIMEOUT, KVMI_TEST_TIMEOUT, KVMI_JOBS, KVMI_CONFIG_LAX, KVMI_BOCHS,
 # KVMI_BOCHS_TESTS, KVMI_BOCHS_KERNEL, KVMI_BOCHS_APPEND, KVMI_BOCHS_TIMEOUT,
@@ -25,11 +26,11 @@ export KVMI_CACHE TESTS KVMI_QEMU_APPEND KVMI_QEMU_TIMEOUT KVMI_TEST_TIMEOUT KVM
 	KVMI_BOCHS KVMI_BOCHS_TESTS KVMI_BOCHS_KERNEL KVMI_BOCHS_APPEND KVMI_BOCHS_TIMEOUT KVMI_BOCHS_TEST_TIMEOUT \
 	KVMI_BISECT_RECHECK KVMI_QEMU_FORCE KVMI_QEMU_CHECK_BUILD KVMI_QEMU_TEST_KERNEL KVMI_QEMU_TEST_TIMEOUT \
 	KVMI_E2E_TIMEOUT KVMI_E2E_OFF KVMI_E2E_QEMU KVMI_E2E_PATCHED KVMI_E2E_GUEST_KERNEL KVMI_E2E_SAMPLE \
-	KVMI_E2E_L2_APPEND
+	KVMI_E2E_L2_APPEND KVMI_BENCH_RUNS KVMI_BENCH_MS KVMI_BENCH_PARTS KVMI_BENCH_BUILD KVMI_BENCH_KERNEL KVMI_BENCH_OUT
 # FORCE is not exported (Kbuild has a target of that name): make tree FORCE=1
 # passes it on the command line, which reaches the recipe's environment anyway.
 
-.PHONY: all selftest-demo check deps assemble kernel kernel-vmx selftests initrd runtime runtime-vmx e2e demo checkpatch \
+.PHONY: all selftest-demo check bench deps assemble kernel kernel-vmx selftests initrd runtime runtime-vmx e2e demo checkpatch \
 	compile-checks bisect export tree patches clean qemu qemu-tree qemu-patches qemu-checks qemu-test
 
 all:
@@ -77,6 +78,12 @@ e2e:
 # The same boot, showing what the introspection tool printed.
 demo:
 	@KVMI_E2E_SHOW=1 KVMI_E2E_OFF=0 $(S)/run-e2e.sh
+
+# The benchmark: builds the non-debug bench kernel and kvmi_bench, boots them
+# under QEMU TCG, writes out/bench/ (results.json, ratios.png, p2-read.png).
+# Not part of make check (which only builds kvmi_bench).
+bench:
+	@$(S)/bench.sh
 
 checkpatch: assemble
 	@$(S)/checkpatch.sh

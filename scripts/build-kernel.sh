@@ -1,7 +1,8 @@
 #!/bin/bash
 # Configure and build one kernel flavor out of tree: build-kernel.sh FLAVOR [make targets...]
 # The default target is bzImage; runtime's is copied to out/bzImage, bochs's
-# (the lighter debug kernel of the Bochs/VMX stage) to out/bzImage-bochs.
+# (the lighter debug kernel of the Bochs/VMX stage) to out/bzImage-bochs,
+# bench's (the non-debug kernel of make bench) to out/bzImage-bench.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -27,5 +28,6 @@ if [[ " ${targets[*]} " == *" bzImage "* ]]; then
 	case $flavor in
 		runtime) cp "$O/arch/x86/boot/bzImage" "$OUT/bzImage" ;;
 		bochs) cp "$O/arch/x86/boot/bzImage" "$OUT/bzImage-bochs" ;;
+		bench) cp "$O/arch/x86/boot/bzImage" "$OUT/bzImage-bench" ;;
 	esac
 fi

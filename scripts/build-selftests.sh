@@ -2,20 +2,24 @@
 # Build the KVM selftests we run (static, for the busybox initramfs) against
 # the runtime kernel's installed headers. Writes $BUILD/selftests/<name> and
 # $BUILD/selftests/missing (names that could not be built because the source is absent).
+# kvmi_bench (make bench) is built too, so that make check keeps it building.
+#   KVMI_HDR_FLAVOR  the kernel build whose headers are used (default runtime;
+#                    make bench uses bench, so it needs no debug build)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-O=$BUILD/runtime
+flavor=${KVMI_HDR_FLAVOR:-runtime}
+O=$BUILD/$flavor
 ST=$BUILD/selftests
-[[ -f $O/.config ]] || die "runtime kernel is not configured (run scripts/build-kernel.sh runtime)"
+[[ -f $O/.config ]] || die "$flavor kernel is not configured (run scripts/build-kernel.sh $flavor)"
 mkdir -p "$ST" "$OUT/logs"
 logf=$OUT/logs/build-selftests.log
 
 # UAPI headers of the runtime tree (incremental: headers_install only rewrites changed files).
 "${KMAKE[@]}" O="$O" headers_install >"$logf" 2>&1 || { tail -40 "$logf" >&2; die "headers_install failed"; }
 
-# Which tests: the KVMI test (only if the series provides it) + stock regression guards.
-wanted=(x86_64/kvmi_test x86_64/sync_regs_test x86_64/cpuid_test x86_64/platform_info_test)
+# Which tests: the KVMI test and benchmark (only if the series provides them) + stock regression guards.
+wanted=(x86_64/kvmi_test x86_64/kvmi_bench x86_64/sync_regs_test x86_64/cpuid_test x86_64/platform_info_test)
 targets=() ; : >"$ST/missing"
 for t in "${wanted[@]}"; do
 	if [[ -f $SRC/tools/testing/selftests/kvm/$t.c ]]; then

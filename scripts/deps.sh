@@ -6,6 +6,8 @@ PKGS=(
 	linux-source-6.12 build-essential bc bison flex libelf-dev libssl-dev
 	cpio lz4 zstd xz-utils rsync kmod perl python3 git patch gawk
 	ccache sparse busybox-static qemu-system-x86
+	# make bench: the plots
+	gnuplot-nox
 	# Bochs stage (Intel VMX): emulator, BIOS/VGA BIOS, isolinux boot ISO
 	bochs bochsbios vgabios isolinux syslinux-common xorriso
 )

@@ -3,7 +3,8 @@
 # the tests listed in TESTS, prints markers, triggers a kmemleak scan and exits.
 #   TESTS: space-separated names: kvmi_test, kvmi_demo (= kvmi_test --demo),
 #          NAME:ARG,ARG... (NAME run with those arguments, e.g.
-#          kvmi_test:CASE,CASE... or kvmi_fuzz:--seed=3,fuzz),
+#          kvmi_test:CASE,CASE... for only those cases, or the benchmark of
+#          make bench, kvmi_bench:-r,3,p1),
 #          avx_probe[:ARGS,...] (scripts/avx-probe.c, built here),
 #          or any stock selftest built in $BUILD/selftests/x86_64/.
 #   KVMI_INITRD: output file (default out/initrd.gz); the names of missing
