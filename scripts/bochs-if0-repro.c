@@ -21,7 +21,8 @@
  * timer) with no "acknowledge_int()" after it, then "triggered vector
  * 0xec not accepted" at every period: the interrupt stays pending while
  * the CPU runs the L2 loop (the debugger shows RIP in it, jiffies frozen,
- * no VM exit).
+ * no VM exit).  The same on the unpatched Debian 6.12.118 kernel (the
+ * Bochs flavor's config without the series): it is not the series.
  *
  * Build (after scripts/build-selftests.sh; . scripts/lib.sh for $SRC, $BUILD):
  *   cd $SRC/tools/testing/selftests/kvm
