@@ -102,6 +102,7 @@ cat >"$l1/etc/e2e.conf" <<EOF
 QEMU=/usr/bin/qemu-system-x86_64
 PATCHED=$patched
 KEY=kvmi-e2e-secret
+INTROSPECTOR=${KVMI_E2E_INTROSPECTOR:-0}
 L2_APPEND="$l2_append"
 EOF
 cat >"$l1/init" <<'INIT'
