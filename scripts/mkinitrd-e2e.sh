@@ -102,7 +102,7 @@ cat >"$l1/etc/e2e.conf" <<EOF
 QEMU=/usr/bin/qemu-system-x86_64
 PATCHED=$patched
 KEY=kvmi-e2e-secret
-INTROSPECTOR=${KVMI_E2E_INTROSPECTOR:-0}
+INTROSPECTOR=${KVMI_E2E_INTROSPECTOR:-1}
 L2_APPEND="$l2_append"
 EOF
 cat >"$l1/init" <<'INIT'

@@ -40,12 +40,15 @@ read -r qemu patched gk <"$OUT/initrd-e2e.info"
 echo "initrd $((SECONDS - t))" >>"$timings"
 
 tsc_khz=$(awk '/^cpu MHz/ { printf "%d", $4 * 1000; exit }' /proc/cpuinfo 2>/dev/null)
+# KVMI_E2E_MONITOR=PATH: L1's QEMU monitor on a UNIX socket (for debugging).
+monitor=${KVMI_E2E_MONITOR:+unix:$KVMI_E2E_MONITOR,server=on,wait=off}
+monitor=${monitor:-none}
 boot_l1() { # boot_l1 SERIAL TIMEOUT EXTRA_APPEND
 	local rc=0 start=$SECONDS
 	timeout --foreground -k 10 "$2" \
 		qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 2G \
 		-kernel "$OUT/bzImage" -initrd "$OUT/initrd-e2e.gz" \
-		-nographic -no-reboot -monitor none -serial "file:$1" \
+		-nographic -no-reboot -monitor "$monitor" -serial "file:$1" \
 		-append "console=ttyS0 panic=-1 tsc_early_khz=${tsc_khz:-2000000} $3" \
 		</dev/null >"$OUT/logs/e2e-qemu-stdout.log" 2>&1 || rc=$?
 	((rc != 124)) || warn "e2e: QEMU was killed by the $2 s timeout"

@@ -30,6 +30,12 @@
 #define PAGE 4096UL
 #define BANNER_MAX 200
 #define CLOSE_ROUNDS 20
+/*
+ * A bound on the map/unmap cycles of one round, should the close come
+ * late: every cycle allocates and frees host memory, and on the debug L1
+ * kernel that memory comes back only after an RCU grace period.
+ */
+#define CLOSE_MAX_CYCLES 1000
 
 static struct kvmi_map_mem_token token;
 static unsigned long long banner_gpa;
@@ -174,19 +180,23 @@ struct mapper {
 	int fd;
 	char *buf;
 	int errors;	/* unexpected errors */
+	long cycles;	/* map/unmap cycles */
+	long eagain;	/* maps that met an invalidation of the target */
 };
 
-/* Map and unmap until the file descriptor is gone. */
+/* Map and unmap until the file descriptor is gone (or CLOSE_MAX_CYCLES). */
 static void *mapper_thread(void *arg)
 {
 	struct mapper *m = arg;
 	int err;
 
-	for (;;) {
+	for (; m->cycles < CLOSE_MAX_CYCLES; m->cycles++) {
 		err = map(m->fd, &token, banner_gpa & ~(PAGE - 1), m->buf);
 		if (err == EBADF)
 			break;
-		if (err && err != EAGAIN)
+		if (err == EAGAIN)
+			m->eagain++;
+		else if (err)
 			m->errors++;
 		err = unmap(m->fd, m->buf);
 		if (err == EBADF)
@@ -203,6 +213,7 @@ static void *mapper_thread(void *arg)
 static void check_concurrent_close(void)
 {
 	int round, bad = 0, errors = 0;
+	long cycles = 0, eagain = 0;
 
 	for (round = 0; round < CLOSE_ROUNDS; round++) {
 		struct mapper m = { .buf = anon_pages(1, MAP_PRIVATE) };
@@ -217,8 +228,12 @@ static void check_concurrent_close(void)
 		if (m.buf[0] != 'C' || m.buf[PAGE - 1] != 'C')
 			bad++;
 		errors += m.errors;
+		cycles += m.cycles;
+		eagain += m.eagain;
 		munmap(m.buf, PAGE);
 	}
+	printf("concurrent close: %ld map/unmap cycles (%ld EAGAIN) in %d rounds\n",
+	       cycles, eagain, CLOSE_ROUNDS);
 	report(!bad && !errors, "concurrent-close",
 	       "%d of %d rounds left the page mapped, %d unexpected errors",
 	       bad, CLOSE_ROUNDS, errors);
