@@ -8,6 +8,7 @@
 #   make bisect          every prefix of the series must build (cached by content)
 #   make e2e             only the end-to-end stage (QEMU -enable-kvm inside our kernel, samples/kvmi)
 #   make demo            the end-to-end demo: what the introspection tool sees in a live guest
+#   make fuzz            kvmi_fuzz campaign under QEMU TCG (SECONDS=N SEED=S), prints its figures
 #   make bench           benchmark (non-debug kernel under QEMU TCG): out/bench/results.json, table, plots
 # Knobs (environment or make VAR=...): KVMI_CACHE, TESTS, KVMI_QEMU_APPEND,
 # KVMI_QEMU_TIMEOUT, KVMI_TEST_TIMEOUT, KVMI_JOBS, KVMI_CONFIG_LAX, KVMI_BOCHS,
@@ -30,7 +31,7 @@ export KVMI_CACHE TESTS KVMI_QEMU_APPEND KVMI_QEMU_TIMEOUT KVMI_TEST_TIMEOUT KVM
 # FORCE is not exported (Kbuild has a target of that name): make tree FORCE=1
 # passes it on the command line, which reaches the recipe's environment anyway.
 
-.PHONY: all selftest-demo check bench deps assemble kernel kernel-vmx selftests initrd runtime runtime-vmx e2e demo checkpatch \
+.PHONY: all selftest-demo check bench fuzz deps assemble kernel kernel-vmx selftests initrd runtime runtime-vmx e2e demo checkpatch \
 	compile-checks bisect export tree patches clean qemu qemu-tree qemu-patches qemu-checks qemu-test
 
 all:
@@ -64,6 +65,12 @@ initrd:
 # Only the QEMU stage: uses the existing out/bzImage and built selftests.
 runtime:
 	@$(S)/run-qemu.sh
+
+# A long kvmi_fuzz campaign (protocol fuzzer, races, fault sweep) under QEMU
+# TCG on the debug kernel: make fuzz SECONDS=N SEED=S (after make kernel and
+# make selftests).  SECONDS is bash's own variable: pass it on by another name.
+fuzz:
+	@KVMI_FUZZ_SECONDS=$(or $(SECONDS),600) KVMI_FUZZ_SEED=$(or $(SEED),1) $(S)/fuzz.sh
 
 # Only the Bochs (Intel VMX) stage: uses the existing out/bzImage-bochs
 # (make kernel-vmx) and built selftests.

@@ -19,7 +19,7 @@ logf=$OUT/logs/build-selftests.log
 "${KMAKE[@]}" O="$O" headers_install >"$logf" 2>&1 || { tail -40 "$logf" >&2; die "headers_install failed"; }
 
 # Which tests: the KVMI test and benchmark (only if the series provides them) + stock regression guards.
-wanted=(x86_64/kvmi_test x86_64/kvmi_bench x86_64/sync_regs_test x86_64/cpuid_test x86_64/platform_info_test)
+wanted=(x86_64/kvmi_test x86_64/kvmi_fuzz x86_64/kvmi_bench x86_64/sync_regs_test x86_64/cpuid_test x86_64/platform_info_test)
 targets=() ; : >"$ST/missing"
 for t in "${wanted[@]}"; do
 	if [[ -f $SRC/tools/testing/selftests/kvm/$t.c ]]; then

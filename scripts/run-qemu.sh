@@ -2,7 +2,8 @@
 # Runtime stage: build the initramfs for TESTS, boot out/bzImage under QEMU TCG
 # (AMD SVM + NPT), save the serial log and check it. Case names start with
 # "svm: " (the Bochs stage, run-bochs.sh, uses "vmx: ").
-#   TESTS               tests to run (default: kvmi_test + stock guards)
+#   TESTS               tests to run (default: kvmi_test, the short kvmi_fuzz
+#                       runs of KVMI_FUZZ_CHECK + stock guards)
 #   KVMI_QEMU_APPEND    extra kernel arguments (e.g. kvm_amd.npt=0)
 #   KVMI_QEMU_STAGE     results stage and log name (default runtime; the
 #                       shadow-paging run of make check uses runtime-shadow)
@@ -16,7 +17,10 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-export TESTS=${TESTS:-kvmi_test sync_regs_test cpuid_test platform_info_test}
+# kvmi_fuzz, short: the fuzzer with a fixed seed, the races with few
+# iterations, the fault sweep (three entries: each has its own time limit).
+KVMI_FUZZ_CHECK=${KVMI_FUZZ_CHECK:-kvmi_fuzz:--seed=1,--messages=3000,fuzz kvmi_fuzz:--iterations=40,race_unhook,race_close,race_rehook,race_vcpus,race_destroy kvmi_fuzz:fault_sweep}
+export TESTS=${TESTS:-kvmi_test $KVMI_FUZZ_CHECK sync_regs_test cpuid_test platform_info_test}
 [[ -f $OUT/bzImage ]] || die "no $OUT/bzImage (run make kernel)"
 "$REPO/scripts/mkinitrd.sh"
 
