@@ -25,7 +25,7 @@ missingf=${KVMI_INITRD_MISSING:-$OUT/initrd.missing}
 TAP_TESTS=" kvmi_test kvmi_fuzz "     # tests whose every TAP "ok N" line is one case
 reset_results $stage
 res() { result "$stage" "$1" "$prefix$2" "${3:-}"; }
-clean=$(mktemp); trap 'rm -f "$clean"' EXIT
+clean=$(mktemp); tmpfiles=("$clean"); trap 'rm -f "${tmpfiles[@]}"' EXIT
 tr -d '\r' <"$logf" >"$clean"
 
 # Boot and completion markers.
@@ -90,10 +90,23 @@ else res FAIL debug-kernel "not active in the booted kernel: ${nodebug[*]}"; fi
 # Kernel splats anywhere in the log, except test output lines ("[name] ...").
 splat_re='BUG:|WARNING:|KASAN|UBSAN|possible recursive locking|circular locking|inconsistent lock state|suspicious RCU usage|lockdep|DEBUG_LOCKS_WARN_ON|bad unlock balance|INFO: task .* blocked|Oops|general protection fault|Call Trace|kernel BUG|Kernel panic|soft lockup|hard LOCKUP|rcu_preempt detected stalls|RCU stall'
 benign_re='Lock dependency validator|MAX_LOCKDEP|RCU lockdep checking is enabled|KernelAddressSanitizer initialized'
+# The stack dumps that fault injection prints on purpose (kvmi_fuzz's
+# fault_sweep sets verbose=2 to learn each fault's allocation site): their
+# "Call Trace:", <TASK> and frame lines are blanked; any other line in them
+# is still checked.
+fi_dump=$(mktemp); tmpfiles+=("$fi_dump")
+awk '
+	/FAULT_INJECTION: forcing a failure/ { infi = 1; print; next }
+	infi && /^ *(Call Trace:|<TASK>|<\/TASK>|(\? )?[A-Za-z0-9_.]+\+0x[0-9a-f]+\/0x[0-9a-f]+( \[[A-Za-z0-9_]+\])?)$/ {
+		if ($0 ~ /<\/TASK>/) infi = 0
+		print ""; next
+	}
+	{ print }' "$clean" >"$fi_dump"
+clean=$fi_dump
 splatf=$clean
 if [[ -n ${KVMI_SPLAT_IGNORE:-} ]]; then
 	# Blank out (keeping line numbers) whole WARN blocks caused by the emulator.
-	splatf=$(mktemp); trap 'rm -f "$clean" "$splatf"' EXIT
+	splatf=$(mktemp); tmpfiles+=("$splatf")
 	awk '
 		BEGIN { re = ENVIRON["KVMI_SPLAT_IGNORE"] }
 		function flush(keep,  i) {
