@@ -14,6 +14,8 @@
 #   KVMI_QEMU_TIMEOUT   wall-clock limit for the whole boot (s, default 1500)
 #   KVMI_TEST_TIMEOUT   per-test limit inside the guest (s, default 300)
 #   KVMI_SHOW=name      print the output section of test "name" after the run
+#   KVMI_QEMU_MONITOR=PATH  QEMU's monitor on a Unix socket at PATH (to inspect
+#                       a guest that stopped: info registers -a, info lapic)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -36,13 +38,16 @@ tsc_khz=$(awk '/^cpu MHz/ { printf "%d", $4 * 1000; exit }' /proc/cpuinfo 2>/dev
 # hugepages=8: 2 MiB pages for the huge-page cases of kvmi_test (no THP).
 append="console=ttyS0 panic=-1 tsc_early_khz=${tsc_khz:-2000000} hugepages=8 kvm.introspection=1 kvmi.timeout=${KVMI_TEST_TIMEOUT:-300} ${KVMI_QEMU_APPEND:-}"
 [[ ${KVMI_QEMU_SINGLESTEP:-1} == 0 ]] || append+=" kvm_amd.kvmi_singlestep=1"
+monitor=none
+[[ -z ${KVMI_QEMU_MONITOR:-} ]] || monitor="unix:$KVMI_QEMU_MONITOR,server,nowait"
 log "booting QEMU (TCG, -cpu max): tests: $TESTS"
 start=$SECONDS
 rc=0
 timeout --foreground -k 10 "${KVMI_QEMU_TIMEOUT:-1500}" \
 	qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 2G \
 	-kernel "$OUT/bzImage" -initrd "$OUT/initrd.gz" \
-	-nographic -no-reboot -monitor none -serial "file:$serial" \
+	-nographic -no-reboot -serial "file:$serial" \
+	-monitor "$monitor" \
 	-append "$append" </dev/null >"$OUT/logs/qemu-stdout.log" 2>&1 || rc=$?
 log "QEMU exited with $rc after $((SECONDS - start)) s (serial log: $serial)"
 ((rc == 124)) && warn "QEMU was killed by the ${KVMI_QEMU_TIMEOUT:-1500} s timeout"
